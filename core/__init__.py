@@ -1,0 +1,1 @@
+"""aligncheck engine: data and max margin, losses, network, dynamics, backends, metrics, claims, report."""

@@ -1,0 +1,390 @@
+"""The ``aligncheck`` command line.
+
+    aligncheck maxmargin DATA [--json]
+    aligncheck check DATA --depth L --loss exp|logistic [--init gaussian|balanced|w1zero]
+                    [--widths 3,4,...] [--seed S] [--method gf|gd] [--step ETA --steps N] [--json]
+
+DATA is a ``.npz`` file (arrays X, y) or a ``.csv`` file (last column y, optional header).
+
+Exit status: 0 when no claim is violated, 1 when a claim is violated, 2 on bad input (bad
+data, bad options, a missing file, non-separable data, ...), with exactly one line
+``aligncheck: error: <message>`` on stderr. Any other exception is a bug and propagates with
+its traceback rather than being turned into an answer. If stdout is closed before the report
+is written (piped into ``head``), the status is 141 (128 + SIGPIPE, as a shell reports it).
+
+With ``--json`` stdout holds exactly one JSON document (floats at full precision, non-finite
+verdict values as strings, see :meth:`core.verdicts.Verdict.as_dict`); without it the output
+is a human-readable report rendered with rich.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from core.errors import ProblemError
+from core.losses import LOSSES
+from core.maxmargin import MaxMargin
+from core.network import INITS
+from core.problem import Problem, load_problem
+from core.runner import RunOutcome, RunSpec, replay_command, run_checked
+from core.verdicts import Status
+
+__all__ = ["build_parser", "main"]
+
+PROG = "aligncheck"
+EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT = 0, 1, 2
+# stdout closed before the report was written (e.g. piped into `head`): the shell's status for
+# a process killed by SIGPIPE, 128 + 13. Not 1 (that would read as "a claim is violated").
+EXIT_BROKEN_PIPE = 141
+METHODS = ("gf", "gd")
+
+STATUS_STYLE = {
+    Status.VIOLATED.value: "bold red",
+    Status.HOLDS.value: "green",
+    Status.INCONCLUSIVE.value: "yellow",
+    Status.NOT_APPLICABLE.value: "dim",
+}
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _error_line(message: object) -> None:
+    """The one stderr line of a bad-input exit (plain print: rich would wrap long lines)."""
+    print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr, flush=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error report (no usage block); still exits with status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        _error_line(message)
+        self.exit(EXIT_BAD_INPUT)
+
+
+# ---------------------------------------------------------------------------
+# option types
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    """'3,4,5' -> (3, 4, 5); '' -> () (depth 1). Every width a positive integer."""
+    if not text.strip():
+        return ()
+    out = []
+    for field in text.split(","):
+        field = field.strip()
+        try:
+            w = int(field)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a comma-separated list of positive integers ({field!r} is not an integer)"
+            ) from None
+        if w < 1:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a comma-separated list of positive integers ({w} < 1)"
+            )
+        out.append(w)
+    return tuple(out)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
+    return v
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Check the claims of Ji & Telgarsky (ICLR 2019) on deep linear networks.",
+        allow_abbrev=False,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+
+    mm = sub.add_parser(
+        "maxmargin",
+        help="max-margin direction, margin, support vectors and Assumption 2.7",
+        description="Print the max-margin direction ū, the margin γ, the support vectors and "
+        "whether they span R^d (Assumption 2.7) or the span of the data (its relaxed form).",
+        allow_abbrev=False,
+    )
+    mm.add_argument("data", metavar="DATA", help=".npz (arrays X, y) or .csv (last column y)")
+    mm.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+    ck = sub.add_parser(
+        "check",
+        help="run gradient flow or descent and judge every claim",
+        description="Initialise a deep linear network, run gradient flow (gf) or gradient "
+        "descent (gd) on DATA and judge every claim registered for the method. Exit status 1 "
+        "when a claim is violated.",
+        allow_abbrev=False,
+    )
+    ck.add_argument("data", metavar="DATA", help=".npz (arrays X, y) or .csv (last column y)")
+    ck.add_argument("--depth", type=_positive_int, required=True, metavar="L", help="number of layers L ≥ 1")
+    ck.add_argument("--loss", choices=tuple(LOSSES), required=True, help="loss function")
+    ck.add_argument("--init", choices=INITS, default="gaussian", help="initialisation (default: gaussian)")
+    ck.add_argument(
+        "--widths", type=_widths, default=None, metavar="D1,D2,...",
+        help="the L-1 hidden widths, comma separated (default: d each)",
+    )
+    ck.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="initialisation seed (default: 0)")
+    ck.add_argument("--method", choices=METHODS, default="gf", help="gradient flow (default) or gradient descent")
+    ck.add_argument("--step", type=_positive_float, default=None, metavar="ETA",
+                    help=f"gd only: constant step size (default: {RunSpec.gd_step})")
+    ck.add_argument("--steps", type=_positive_int, default=None, metavar="N",
+                    help=f"gd only: number of steps (default: {RunSpec.gd_steps})")
+    ck.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    return parser
+
+
+# ---------------------------------------------------------------------------
+# JSON documents
+
+
+def max_margin_dict(mm: MaxMargin) -> dict:
+    return {
+        "u_bar": [float(v) for v in mm.u_bar],
+        "gamma": float(mm.gamma),
+        "support": [int(i) for i in mm.support],
+        "sv_span_full": bool(mm.sv_span_full),
+        "sv_span_data": bool(mm.sv_span_data),
+    }
+
+
+def check_dict(problem: Problem, outcome: RunOutcome, widths: tuple[int, ...]) -> dict:
+    spec, traj = outcome.spec, outcome.trajectory
+    return {
+        "max_margin": max_margin_dict(problem.max_margin),
+        "claims": [v.as_dict() for v in outcome.verdicts],
+        "assumptions": {
+            aid: {"holds": bool(holds), "reason": str(reason)}
+            for aid, (holds, reason) in outcome.assumptions.items()
+        },
+        "run": {
+            "method": spec.method,
+            "depth": spec.depth,
+            "widths": list(widths),
+            "loss": spec.loss,
+            "init": spec.init,
+            "seed": spec.seed,
+            "stop_reason": traj.stop_reason,
+            "grad_evals": int(traj.grad_evals),
+            "wall_time": float(traj.wall_time),
+        },
+    }
+
+
+def _print_json(doc: dict) -> None:
+    # allow_nan=False: a NaN or inf that slipped past as_dict is a bug, not output.
+    sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------------
+# human output
+
+
+class _Console(Console):
+    """rich's Console, except that a broken stdout pipe raises BrokenPipeError for main() to handle
+    (rich's default raises SystemExit(1), which would read as "a claim is violated")."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError("stdout closed")
+
+
+def _console() -> Console:
+    # Created per call so that it writes to the current sys.stdout (tests capture it).
+    # Not a terminal (a pipe, a file): wide enough that reasons are not wrapped to shreds.
+    out = sys.stdout
+    width = None if out.isatty() else int(os.environ.get("COLUMNS", 0) or 140)
+    return _Console(file=out, highlight=False, width=width)
+
+
+def _num(x: object) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, str):
+        return x
+    return f"{float(x):.4g}"
+
+
+def _yes(flag: bool) -> Text:
+    return Text("holds", style="green") if flag else Text("fails", style="red")
+
+
+def _render_data(con: Console, path: str, problem: Problem) -> None:
+    con.print(Text(f"data: {path}  (n = {problem.n} points, d = {problem.d}, max‖x_i‖ = {problem.max_norm:.6g})"))
+    if problem.max_norm > 1.0:
+        con.print(Text("  note: max‖x_i‖ > 1; the paper assumes ‖x_i‖ ≤ 1 (not rescaled)", style="yellow"))
+
+
+def _render_max_margin(con: Console, mm: MaxMargin, d: int) -> None:
+    u = ", ".join(repr(float(v)) for v in mm.u_bar)
+    sv = ", ".join(str(int(i)) for i in mm.support)
+    con.print(Text(f"max-margin direction ū = ({u})"))
+    con.print(Text(f"margin γ = {float(mm.gamma)!r}"))
+    con.print(Text(f"support vectors ({len(mm.support)}, 0-based rows): {sv}"))
+    line = Text("Assumption 2.7 (support vectors span R^d): ")
+    line.append_text(_yes(mm.sv_span_full))
+    line.append(f"  (rank {mm.sv_rank} of d = {d})")
+    con.print(line)
+    line = Text("  relaxed form (span SV = span data): ")
+    line.append_text(_yes(mm.sv_span_data))
+    line.append(f"  (data rank {mm.data_rank})")
+    con.print(line)
+
+
+def _render_check(con: Console, path: str, problem: Problem, outcome: RunOutcome, widths: tuple[int, ...]) -> None:
+    spec, traj = outcome.spec, outcome.trajectory
+    _render_data(con, path, problem)
+    run = f"run: method {spec.method}, depth L = {spec.depth}, widths {list(widths)}, loss {spec.loss}, init {spec.init}, seed {spec.seed}"
+    if spec.method == "gd":
+        run += f", step {spec.gd_step!r}, steps {spec.gd_steps}"
+    con.print(Text(run))
+    _render_max_margin(con, problem.max_margin, problem.d)
+
+    at = Table(title="assumptions", title_justify="left")
+    at.add_column("id", no_wrap=True)
+    at.add_column("", no_wrap=True)
+    at.add_column("reason")
+    for aid, (holds, reason) in outcome.assumptions.items():
+        at.add_row(Text(aid), _yes(bool(holds)), Text(str(reason)))
+    con.print(at)
+
+    ct = Table(title="claims", title_justify="left")
+    ct.add_column("id", no_wrap=True)
+    ct.add_column("status", no_wrap=True)
+    ct.add_column("value", justify="right", no_wrap=True)
+    ct.add_column("threshold", justify="right", no_wrap=True)
+    ct.add_column("reason")
+    counts: dict[str, int] = {}
+    for v in outcome.verdicts:
+        d = v.as_dict()
+        counts[d["status"]] = counts.get(d["status"], 0) + 1
+        ct.add_row(
+            Text(d["id"]),
+            Text(d["status"], style=STATUS_STYLE.get(d["status"], "")),
+            Text(_num(d["value"])),
+            Text(_num(d["threshold"])),
+            Text(d["reason"]),
+        )
+    con.print(ct)
+
+    con.print(Text(f"stop reason: {traj.stop_reason}"))
+    con.print(Text(f"gradient evaluations: {traj.grad_evals}   wall time: {traj.wall_time:.3f} s   seed: {spec.seed}"))
+    summary = Text("summary: ")
+    order = [s.value for s in (Status.VIOLATED, Status.HOLDS, Status.INCONCLUSIVE, Status.NOT_APPLICABLE)]
+    parts = [(f"{counts[s]} {s}", STATUS_STYLE[s]) for s in order if counts.get(s)]
+    for i, (label, style) in enumerate(parts):
+        if i:
+            summary.append(", ")
+        summary.append(label, style=style)
+    con.print(summary)
+    con.print(Text(f"replay: {replay_command(path, spec)}", style="dim"))
+
+
+# ---------------------------------------------------------------------------
+# commands
+
+
+def _cmd_maxmargin(args: argparse.Namespace) -> int:
+    problem = load_problem(args.data)
+    mm = problem.max_margin
+    if args.json:
+        _print_json({"max_margin": max_margin_dict(mm)})
+    else:
+        con = _console()
+        _render_data(con, args.data, problem)
+        _render_max_margin(con, mm, problem.d)
+    return EXIT_OK
+
+
+def _spec(args: argparse.Namespace) -> RunSpec:
+    if args.method != "gd" and (args.step is not None or args.steps is not None):
+        raise ProblemError("--step and --steps apply only to --method gd")
+    extra = {}
+    if args.step is not None:
+        extra["gd_step"] = args.step
+    if args.steps is not None:
+        extra["gd_steps"] = args.steps
+    return RunSpec(
+        depth=args.depth, loss=args.loss, init=args.init, seed=args.seed,
+        widths=args.widths, method=args.method, **extra,
+    )
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    spec = _spec(args)
+    problem = load_problem(args.data)
+    widths = spec.hidden_widths(problem.d)  # ProblemError on a depth/widths mismatch, before running
+    outcome = run_checked(problem, spec)
+    if args.json:
+        _print_json(check_dict(problem, outcome, widths))
+    else:
+        _render_check(_console(), args.data, problem, outcome, widths)
+    violated = any(v.status == Status.VIOLATED for v in outcome.verdicts)
+    return EXIT_VIOLATED if violated else EXIT_OK
+
+
+COMMANDS = {"maxmargin": _cmd_maxmargin, "check": _cmd_check}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default: sys.argv[1:]); returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (already reported in one line), --help
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    try:
+        return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into head): nothing more to say; point stdout at
+        # /dev/null so that the interpreter's final flush does not raise again.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # no real file descriptor (captured stdout)
+            pass
+        return EXIT_BROKEN_PIPE
+    except (ProblemError, OSError) as exc:
+        _error_line(exc)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Losses ℓ(m) of the margin m = ⟨w_prod, z_i⟩, evaluated in the log domain.
+
+Only ``log ℓ(m)`` and ``log(−ℓ'(m))`` are ever formed, so nothing overflows or
+underflows when margins reach 1e6 and more: the risk enters as
+``log R = logsumexp(log ℓ(m_i)) − log n`` (R is a MEAN over the n points) and the
+gradient as softmax-like weights (see :func:`risk_and_weights`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backends import FLOAT64, Backend, logsumexp, softplus
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A margin loss. ``beta``/``G``: Lipschitz constant of ℓ' and bound on |ℓ'| (Assumption 3.x), None where it fails."""
+
+    name: str
+    ell_at_zero: float
+    satisfies_a11: bool  # Assumption 1.1: ℓ' < 0 continuous, ℓ(−∞) = ∞, ℓ(+∞) = 0
+    beta: float | None
+    G: float | None
+
+    def log_ell(self, m: np.ndarray, bk: Backend = FLOAT64) -> np.ndarray:
+        """log ℓ(m) elementwise."""
+        raise NotImplementedError
+
+    def log_neg_dell(self, m: np.ndarray, bk: Backend = FLOAT64) -> np.ndarray:
+        """log(−ℓ'(m)) elementwise."""
+        raise NotImplementedError
+
+    def log_ddell(self, m: np.ndarray, bk: Backend = FLOAT64) -> np.ndarray:
+        """log ℓ''(m) elementwise (ℓ'' > 0 for both losses)."""
+        raise NotImplementedError
+
+
+class Exponential(Loss):
+    """ℓ(m) = e^{−m}: log ℓ = log(−ℓ') = −m."""
+
+    def __init__(self) -> None:
+        super().__init__("exp", 1.0, True, None, None)  # ℓ' unbounded as m → −∞: A3.x fails
+
+    def log_ell(self, m, bk=FLOAT64):
+        return -bk.asarray(m)
+
+    def log_neg_dell(self, m, bk=FLOAT64):
+        return -bk.asarray(m)
+
+    def log_ddell(self, m, bk=FLOAT64):
+        return -bk.asarray(m)
+
+
+class Logistic(Loss):
+    """ℓ(m) = ln(1 + e^{−m}); ℓ' = −1/(1 + e^{m}), |ℓ'| ≤ 1 and ℓ'' ≤ 1/4 (β = 1/4, G = 1)."""
+
+    def __init__(self) -> None:
+        super().__init__("logistic", math.log(2.0), True, 0.25, 1.0)
+
+    def log_ell(self, m, bk=FLOAT64):
+        # m > 0: ℓ = log1p(t), t = e^{−m} ≤ 1, and log ℓ = −m + log(log1p(t)/t); the
+        #   ratio is in (ln 2, 1] and tends to 1 as t → 0 (t == 0 only after float64 underflow).
+        # m ≤ 0: ℓ = −m + log1p(e^{m}) has no overflow however negative m is.
+        m = bk.asarray(m)
+        pos = (m > 0).astype(bool)
+        out = m * 0
+        mp = m[pos]
+        t = bk.exp(-mp)
+        ratio = np.ones_like(t)
+        nz = (t != 0).astype(bool)
+        ratio[nz] = bk.log1p(t[nz]) / t[nz]
+        out[pos] = -mp + bk.log(ratio)
+        mn = m[~pos]
+        out[~pos] = bk.log(-mn + bk.log1p(bk.exp(mn)))
+        return out
+
+    def log_neg_dell(self, m, bk=FLOAT64):
+        return -softplus(bk, m)
+
+    def log_ddell(self, m, bk=FLOAT64):
+        # ℓ''(m) = σ(m)σ(−m) = exp(−softplus(m) − softplus(−m))
+        m = bk.asarray(m)
+        return -softplus(bk, m) - softplus(bk, -m)
+
+
+EXP = Exponential()
+LOGISTIC = Logistic()
+LOSSES: dict[str, Loss] = {"exp": EXP, "logistic": LOGISTIC}
+
+
+def get_loss(name: str) -> Loss:
+    """The loss called ``name`` ("exp" or "logistic")."""
+    from .errors import ProblemError
+
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ProblemError(f"unknown loss {name!r}: choose one of {', '.join(LOSSES)}") from None
+
+
+def risk_and_weights(loss: Loss, margins: np.ndarray, bk: Backend = FLOAT64) -> tuple[object, np.ndarray]:
+    """(log R, q) for margins m (n,), where R = (1/n) Σ ℓ(m_i) and q_i = −ℓ'(m_i) / Σ_j ℓ(m_j).
+
+    Then ∇_w log R = −Σ_i q_i z_i and ∇_w R = R ∇_w log R. For the exp loss q is
+    softmax(−m); every q_i is formed as exp(log(−ℓ'_i) − logsumexp(log ℓ)), never as a ratio
+    of underflowed numbers.
+    """
+    log_ell = loss.log_ell(margins, bk)
+    lse = logsumexp(bk, log_ell)
+    q = bk.exp(loss.log_neg_dell(margins, bk) - lse)
+    return lse - math.log(len(margins)), q

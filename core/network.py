@@ -1,0 +1,115 @@
+"""Deep linear networks: layer shapes, initialisations, the product and its layer gradients.
+
+Conventions (claims.md): W = (W_1, ..., W_L), W_k of shape (d_k, d_{k−1}) with d_0 = d and
+d_L = 1; the predictor is w_prod = (W_L ⋯ W_1)^T, shape (d,). Layers are a tuple of 2-D
+numpy arrays (float64 or object arrays of a high-precision backend).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import ProblemError
+
+Layers = tuple[np.ndarray, ...]
+
+INITS = ("gaussian", "balanced", "w1zero")
+
+
+def layer_shapes(d: int, widths: Sequence[int]) -> list[tuple[int, int]]:
+    """Shapes (d_k, d_{k−1}) for k = 1..L, where ``widths`` = (d_1, ..., d_{L−1}) and L = len(widths) + 1."""
+    if any(isinstance(w, bool) or int(w) != w or w < 1 for w in [d, *widths]):
+        raise ProblemError(f"layer widths must be positive integers, got d={d}, widths={list(widths)}")
+    dims = [int(d), *(int(w) for w in widths), 1]
+    return [(dims[k + 1], dims[k]) for k in range(len(dims) - 1)]
+
+
+def product(layers: Layers) -> np.ndarray:
+    """w_prod = (W_L ⋯ W_1)^T, shape (d,)."""
+    a = layers[-1][0]
+    for W in reversed(layers[:-1]):
+        a = a @ W
+    return a
+
+
+def layer_gradients(layers: Layers, g: np.ndarray) -> list[np.ndarray]:
+    """∂f/∂W_k for f(W) = F(w_prod), given g = ∇F(w_prod) of shape (d,).
+
+    The exact formula of claims.md, ∂f/∂W_k = W_{k+1}^T ⋯ W_L^T g^T W_1^T ⋯ W_{k−1}^T, is the
+    rank-one matrix a_k b_k^T with a_k = (W_L ⋯ W_{k+1})^T (shape d_k) and b_k = W_{k−1} ⋯ W_1 g
+    (shape d_{k−1}); both are built by one pass over the layers.
+    """
+    L = len(layers)
+    b = [g]
+    for W in layers[:-1]:
+        b.append(W @ b[-1])
+    a = [None] * L
+    a[L - 1] = np.ones(1, dtype=layers[-1].dtype)
+    for k in range(L - 2, -1, -1):
+        a[k] = layers[k + 1].T @ a[k + 1]
+    return [np.outer(a[k], b[k]) for k in range(L)]
+
+
+def flatten(layers: Layers) -> np.ndarray:
+    """All layers as one vector (row-major, W_1 first)."""
+    return np.concatenate([W.ravel() for W in layers])
+
+
+def unflatten(theta: np.ndarray, shapes: Sequence[tuple[int, int]]) -> Layers:
+    """Inverse of :func:`flatten` for the given shapes (views into theta)."""
+    out, i = [], 0
+    for r, c in shapes:
+        out.append(theta[i : i + r * c].reshape(r, c))
+        i += r * c
+    return tuple(out)
+
+
+def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.standard_normal(n)
+    return v / np.linalg.norm(v)
+
+
+def init_layers(
+    kind: str,
+    d: int,
+    widths: Sequence[int],
+    seed: int,
+    *,
+    scale: float = 1.0,
+    mean_z: np.ndarray | None = None,
+) -> Layers:
+    """Seeded initial layers.
+
+    - ``gaussian``: independent entries N(0, scale²/d_{k−1}) (generally unbalanced, D > 0).
+    - ``balanced``: W_k = c·u_k u_{k−1}^T with random unit u_k (u_L = 1), c = scale, so every
+      Δ_k = W_{k+1}^T W_{k+1} − W_k W_k^T = 0 and D = 0: every layer is and stays rank one.
+    - ``w1zero``: W_1 = 0, the other layers Gaussian as above; R(W(0)) = ℓ(0) exactly (A1.2 with
+      equality) and ∇R ≠ 0 whenever W_L ⋯ W_2 ≠ 0 and mean z ≠ 0.
+
+    If ``mean_z`` (the mean of the z_i, shape (d,)) is given, the sign of W_L is chosen so that
+    ⟨w_prod, mean_z⟩ ≥ 0, i.e. the mean margin starts non-negative; this is part of the
+    initialisation's definition (a random sign would make A1.2 fail half the time).
+    """
+    if kind not in INITS:
+        raise ProblemError(f"unknown initialisation {kind!r}: choose one of {', '.join(INITS)}")
+    if not (np.isfinite(scale) and scale > 0):
+        raise ProblemError(f"initialisation scale must be a positive finite number, got {scale}")
+    shapes = layer_shapes(d, widths)
+    rng = np.random.default_rng(seed)
+    if kind == "balanced":
+        us = [_unit(rng, r) for r, _ in shapes]
+        us[-1] = np.ones(1)
+        prev = _unit(rng, d)
+        layers = []
+        for u in us:
+            layers.append(scale * np.outer(u, prev))
+            prev = u
+    else:
+        layers = [rng.standard_normal((r, c)) * (scale / np.sqrt(c)) for r, c in shapes]
+        if kind == "w1zero":
+            layers[0] = np.zeros(shapes[0])
+    if mean_z is not None and float(product(tuple(layers)) @ mean_z) < 0:
+        layers[-1] = -layers[-1]
+    return tuple(layers)

@@ -1,0 +1,245 @@
+"""Classification data for aligncheck: validation, loading, and the max-margin solution.
+
+Conventions: X is n×d float64 with one point per row, y is (n,) float64 of
+exactly ±1, z_i = y_i x_i. Rows are numbered from 0 in every message. The paper
+assumes ‖x_i‖ ≤ 1; data are never rescaled silently: `scale_to_unit_ball`
+returns the scaled copy and the factor so the caller can report it.
+"""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import ProblemError
+from core.maxmargin import MaxMargin, NotSeparableError, max_margin
+
+__all__ = ["Problem", "load_problem", "scale_to_unit_ball"]
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _numeric_array(value: object, name: str) -> np.ndarray:
+    """A float64 copy of `value`, or ProblemError if it is not a real numeric array."""
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged nested sequences
+        raise ProblemError(f"{name} is not a numeric array ({_one_line(exc)})") from None
+    if raw.dtype.kind not in "iuf":  # bool, complex, str, object, ... are not data
+        raise ProblemError(f"{name} is not a numeric array (dtype {raw.dtype})")
+    return np.array(raw, dtype=np.float64)
+
+
+def _row(i: int) -> str:
+    return f"row {i}"
+
+
+def _validate(
+    X: object, y: object, row_name: Callable[[int], str] = _row
+) -> tuple[np.ndarray, np.ndarray]:
+    X = _numeric_array(X, "X")
+    y = _numeric_array(y, "y")
+    if X.ndim != 2:
+        raise ProblemError(f"X must be 2-D (n×d), got shape {X.shape}")
+    if y.ndim != 1:
+        raise ProblemError(f"y must be 1-D (n,), got shape {y.shape}")
+    n, d = X.shape
+    if len(y) != n:
+        raise ProblemError(f"X has {n} rows but y has {len(y)} labels")
+    if n == 0 or d == 0:
+        raise ProblemError(f"data are empty (X has shape {X.shape})")
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad.size:
+        i = int(bad[0])
+        raise ProblemError(f"X {row_name(i)} contains a non-finite value {X[i][~np.isfinite(X[i])][0]}")
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        i = int(bad[0])
+        raise ProblemError(f"y {row_name(i)} is {y[i]}, labels must be +1 or -1")
+    bad = np.flatnonzero((y != 1.0) & (y != -1.0))
+    if bad.size:
+        i = int(bad[0])
+        raise ProblemError(f"y {row_name(i)} is {y[i]:g}, labels must be exactly +1 or -1")
+    bad = np.flatnonzero(~X.any(axis=1))
+    if bad.size:
+        raise ProblemError(
+            f"X {row_name(int(bad[0]))} is the origin (x = 0), which no direction separates"
+        )
+    X.flags.writeable = False
+    y.flags.writeable = False
+    return X, y
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """Validated data: X (n×d float64), y (n,) float64 of ±1, and the max-margin solution.
+
+    `max_margin` is None only when the problem was built with
+    require_separable=False from data that are not linearly separable.
+    The arrays are read-only copies.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    max_margin: MaxMargin | None
+
+    @property
+    def Z(self) -> np.ndarray:
+        """z_i = y_i x_i, shape (n, d)."""
+        return self.y[:, None] * self.X
+
+    @property
+    def n(self) -> int:
+        """Number of points."""
+        return self.X.shape[0]
+
+    @property
+    def d(self) -> int:
+        """Input dimension."""
+        return self.X.shape[1]
+
+    @property
+    def max_norm(self) -> float:
+        """max_i ‖x_i‖ (the paper assumes ≤ 1)."""
+        return float(np.max(np.linalg.norm(self.X, axis=1)))
+
+    @property
+    def separable(self) -> bool:
+        """True when a max-margin solution exists (γ > 0)."""
+        return self.max_margin is not None
+
+    @classmethod
+    def from_arrays(cls, X: object, y: object, *, require_separable: bool = True) -> Problem:
+        """Validate X (n×d) and y (n,) and solve for the max margin.
+
+        Raises ProblemError naming the problem (and the 0-based row) on bad input,
+        and on non-separable data when require_separable; without it, non-separable
+        data give max_margin = None.
+        """
+        return cls._build(X, y, require_separable, _row)
+
+    @classmethod
+    def _build(
+        cls, X: object, y: object, require_separable: bool, row_name: Callable[[int], str]
+    ) -> Problem:
+        X, y = _validate(X, y, row_name)
+        try:
+            mm = max_margin(y[:, None] * X)
+        except NotSeparableError:
+            if require_separable:
+                raise
+            mm = None
+        return cls(X=X, y=y, max_margin=mm)
+
+
+def scale_to_unit_ball(X: np.ndarray) -> tuple[np.ndarray, float]:
+    """(X / factor, factor) with factor = max_i ‖x_i‖ if that exceeds 1, else (copy of X, 1.0).
+
+    After scaling every ‖x_i‖ ≤ 1 holds in float64 (the factor is nudged up by an
+    ulp or two when rounding would leave a norm at 1 + 2⁻⁵²). The margin γ and
+    the max-margin α scale by 1/factor and factor; ū and the support set do not change.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ProblemError(f"X must be 2-D (n×d), got shape {X.shape}")
+    if X.size == 0:
+        return X.copy(), 1.0
+    top = float(np.max(np.linalg.norm(X, axis=1)))
+    if not np.isfinite(top):
+        raise ProblemError("X contains a non-finite value")
+    if top <= 1.0:
+        return X.copy(), 1.0
+    factor = top
+    for _ in range(8):  # each nudge is one ulp; rounding errors in the norms are a few ulps
+        scaled = X / factor
+        if np.max(np.linalg.norm(scaled, axis=1)) <= 1.0:
+            return scaled, factor
+        factor = float(np.nextafter(factor, np.inf))
+    raise ProblemError("could not scale X into the unit ball")  # unreachable for finite data
+
+
+def load_problem(path: str | Path, *, require_separable: bool = True) -> Problem:
+    """Load a Problem from `.npz` (arrays X and y) or `.csv` (last column y).
+
+    A csv file is comma separated; its first line may be a header if none of its
+    fields is a number. Every failure raises ProblemError with one line naming
+    the file; csv rows are named with their line in the file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".npz", ".csv"):
+        shown = repr(suffix) if suffix else "(none)"
+        raise ProblemError(
+            f"{path.name}: unsupported data file extension {shown} (expected .npz or .csv)"
+        )
+    if not path.is_file():
+        raise ProblemError(f"{path}: no such data file")
+    try:
+        if suffix == ".npz":
+            X, y, row_name = *_read_npz(path), _row
+        else:
+            X, y, lines = _read_csv(path)
+
+            def row_name(i: int) -> str:
+                return f"row {i} (line {lines[i]})"
+
+        return Problem._build(X, y, require_separable, row_name)
+    except ProblemError as exc:
+        raise type(exc)(f"{path.name}: {_one_line(exc)}") from None
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in ("X", "y") if k not in data.files]
+            if missing:
+                found = ", ".join(data.files) or "nothing"
+                raise ProblemError(f"no array {missing[0]!r} in the file (found: {found})")
+            return data["X"], data["y"]
+    except ProblemError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ProblemError(f"cannot read as .npz ({_one_line(exc)})") from None
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            records = [(i + 1, row) for i, row in enumerate(csv.reader(fh))]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ProblemError(f"cannot read as .csv ({_one_line(exc)})") from None
+    records = [(line, row) for line, row in records if any(f.strip() for f in row)]
+    if records and not any(_is_number(f) for f in records[0][1]):
+        records = records[1:]  # a header line
+    if not records:
+        raise ProblemError("no data rows")
+    width = len(records[0][1])
+    if width < 2:
+        raise ProblemError(f"line {records[0][0]} has {width} field; need features and a label")
+    values, lines = [], []
+    for line, row in records:
+        if len(row) != width:
+            raise ProblemError(f"line {line} has {len(row)} fields, expected {width}")
+        try:
+            values.append([float(f) for f in row])
+        except ValueError:
+            bad = next(f for f in row if not _is_number(f))
+            raise ProblemError(f"line {line} has a non-numeric field {bad.strip()!r}") from None
+        lines.append(line)
+    data = np.array(values, dtype=np.float64)
+    return data[:, :-1], data[:, -1], lines

@@ -1,0 +1,109 @@
+"""The per-claim report of a conjecture session: tallies, a rich table and reports/conjectures.json.
+
+A claim passes when no example violated it AND at least one example showed it holding; a claim
+whose examples were all inconclusive or not applicable has shown nothing, so it fails with a
+note saying so (a finite run never proves a limit, but a session that never reached the phase
+where the claim can be judged is not evidence either).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .claims import CLAIMS
+from .verdicts import Status, Verdict
+
+
+@dataclass
+class ClaimTally:
+    id: str
+    counts: Counter = field(default_factory=Counter)
+    worst: float | None = None
+    violations: list[dict] = field(default_factory=list)
+
+    @property
+    def examples(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def status(self) -> str:
+        return "pass" if self.counts[Status.VIOLATED] == 0 and self.counts[Status.HOLDS] > 0 else "fail"
+
+    def note(self) -> str:
+        if self.counts[Status.VIOLATED]:
+            return f"{self.counts[Status.VIOLATED]} violation(s)"
+        if not self.counts[Status.HOLDS]:
+            return "no example reached the phase where the claim can be judged" if self.examples else "not exercised"
+        return ""
+
+
+@dataclass
+class Recorder:
+    """Collects verdicts from the conjecture tests, one call per example."""
+
+    tallies: dict[str, ClaimTally] = field(default_factory=dict)
+    patterns: Counter = field(default_factory=Counter)
+
+    def record(self, verdicts: list[Verdict], *, seed: int, init_seed: int, replay: str, assumptions: dict[str, tuple[bool, str]] | None = None) -> None:
+        if assumptions is not None:
+            self.patterns[" ".join(f"{a}{'+' if ok else '-'}" for a, (ok, _) in sorted(assumptions.items()))] += 1
+        for v in verdicts:
+            t = self.tallies.setdefault(v.claim, ClaimTally(v.claim))
+            t.counts[v.status] += 1
+            if v.value is not None and math.isfinite(v.value) and v.status != Status.NOT_APPLICABLE:
+                t.worst = v.value if t.worst is None else max(t.worst, v.value)
+            if v.status == Status.VIOLATED:
+                t.violations.append({"seed": seed, "init_seed": init_seed, "replay": replay, "reason": v.reason})
+
+    def as_json(self) -> dict:
+        claims = []
+        for cid in [c for c in CLAIMS if c in self.tallies] + [c for c in self.tallies if c not in CLAIMS]:
+            t = self.tallies[cid]
+            claim = CLAIMS.get(cid)
+            claims.append({
+                "id": cid,
+                "status": t.status,
+                "examples": t.examples,
+                "holds": t.counts[Status.HOLDS],
+                "violated": t.counts[Status.VIOLATED],
+                "inconclusive": t.counts[Status.INCONCLUSIVE],
+                "not_applicable": t.counts[Status.NOT_APPLICABLE],
+                "worst": t.worst,
+                "violations": t.violations,
+                "note": t.note(),
+                "statement": claim.statement if claim else "",
+                "source": claim.source if claim else "",
+                "kind": claim.kind if claim else "",
+            })
+        return {"claims": claims, "assumption_patterns": dict(self.patterns.most_common())}
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.as_json(), indent=2, ensure_ascii=False) + "\n")
+
+    def render(self, console: Console) -> None:
+        table = Table(title="aligncheck: claims of Ji & Telgarsky (ICLR 2019)", show_lines=False)
+        for col in ("claim", "kind", "examples", "holds", "violated", "inconclusive", "n/a", "worst", "status"):
+            table.add_column(col, justify="left" if col in ("claim", "kind", "status") else "right")
+        data = self.as_json()
+        for c in data["claims"]:
+            bad = c["status"] == "fail"
+            worst = "" if c["worst"] is None else f"{c['worst']:.3g}"
+            status = f"[bold red]FAIL[/] ({c['note']})" if bad else "[green]pass[/]"
+            table.add_row(
+                f"[red]{c['id']}[/]" if bad else c["id"], c["kind"], str(c["examples"]), str(c["holds"]),
+                f"[bold red]{c['violated']}[/]" if c["violated"] else "0", str(c["inconclusive"]), str(c["not_applicable"]), worst, status,
+            )
+        console.print(table)
+        for c in data["claims"]:
+            for v in c["violations"]:
+                console.print(f"[red]{c['id']} violated[/] (problem seed {v['seed']}, init seed {v['init_seed']}): {v['reason']}\n  replay: [bold]{v['replay']}[/]")
+        if data["assumption_patterns"]:
+            console.print("examples per assumption pattern (+ holds, - fails): " + "; ".join(f"{p}: {n}" for p, n in data["assumption_patterns"].items()))

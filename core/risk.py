@@ -1,0 +1,84 @@
+"""The empirical risk of a network on data, and its gradient with respect to every layer.
+
+R(W) = (1/n) Σ_i ℓ(⟨w_prod, z_i⟩), a MEAN over points, z_i = y_i x_i (rows of Z, shape (n, d)).
+Everything is returned in the log domain: log R, and the layer gradients of log R
+(∇R = R · ∇log R, the same direction), so the late phase neither overflows nor underflows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backends import FLOAT64, Backend
+from .losses import Loss, risk_and_weights
+from .backends import logsumexp
+from .network import Layers, layer_gradients, product
+
+
+@dataclass(frozen=True)
+class RiskEval:
+    """log R, the gradient of log R in w (shape (d,)) and per layer, w_prod and the margins (n,)."""
+
+    log_risk: object
+    grad_w: np.ndarray
+    grads: list[np.ndarray]
+    w_prod: np.ndarray
+    margins: np.ndarray
+
+
+def evaluate(Z: np.ndarray, loss: Loss, layers: Layers, bk: Backend = FLOAT64) -> RiskEval:
+    """log R(W) and ∇_{W_k} log R(W) for every k (∂R/∂W_k = R · grads[k])."""
+    w = product(layers)
+    m = Z @ w
+    log_risk, q = risk_and_weights(loss, m, bk)
+    g = -(q @ Z)
+    return RiskEval(log_risk, g, layer_gradients(layers, g), w, m)
+
+
+def risk_gradients(Z: np.ndarray, loss: Loss, layers: Layers, bk: Backend = FLOAT64) -> list[np.ndarray]:
+    """∂R/∂W_k for every k (the plain gradient; use only where R is representable)."""
+    ev = evaluate(Z, loss, layers, bk)
+    r = bk.exp(np.atleast_1d(ev.log_risk))[0]
+    return [r * G for G in ev.grads]
+
+
+def hessian(Z: np.ndarray, loss: Loss, layers: Layers, bk: Backend = FLOAT64) -> np.ndarray:
+    """∇²_θ log R(W), shape (N, N), θ = all layers flattened row-major with W_1 first (N parameters).
+
+    ∇²_θ log R = J^T H_w J + T, where J = ∂w_prod/∂θ (d × N), H_w = ∇²_w log R =
+    Z^T diag(r) Z − g g^T with r_i = ℓ''(m_i)/Σ_j ℓ(m_j) and g = ∇_w log R, and T is the Hessian of
+    the multilinear map θ ↦ ⟨w_prod(θ), g⟩ at fixed g (zero on the diagonal blocks). Exact (no
+    finite differences), so it stays correct when margins are so large that a finite-difference
+    step would move the softmax weights.
+    """
+    L = len(layers)
+    ev = evaluate(Z, loss, layers, bk)
+    m, g = ev.margins, ev.grad_w
+    log_ell = loss.log_ell(m, bk)
+    r = bk.exp(loss.log_ddell(m, bk) - logsumexp(bk, log_ell))
+    H_w = (Z.T * r) @ Z - np.outer(g, g)
+    d = Z.shape[1]
+    # a[k] = (W_L ⋯ W_{k+1})^T (shape d_k), B[k] = W_{k−1} ⋯ W_1 (shape d_{k−1} × d), both 0-based k.
+    a = [None] * L
+    a[L - 1] = np.ones(1, dtype=layers[-1].dtype)
+    for k in range(L - 2, -1, -1):
+        a[k] = layers[k + 1].T @ a[k + 1]
+    B = [np.eye(d, dtype=layers[0].dtype)]
+    for W in layers[:-1]:
+        B.append(W @ B[-1])
+    J = np.concatenate([np.kron(a[k][None, :], B[k].T) for k in range(L)], axis=1)
+    sizes = [W.size for W in layers]
+    offs = np.concatenate([[0], np.cumsum(sizes)])
+    T = np.zeros((offs[-1], offs[-1]), dtype=J.dtype)
+    b = [B[k] @ g for k in range(L)]
+    for k in range(L):
+        M = np.eye(layers[k].shape[0], dtype=J.dtype)  # M = W_{l−1} ⋯ W_{k+1}, shape (d_{l−1}, d_k)
+        for l in range(k + 1, L):
+            if l > k + 1:
+                M = layers[l - 1] @ M
+            blk = np.einsum("p,qr,s->pqrs", a[l], M, b[k]).reshape(sizes[l], sizes[k])
+            T[offs[l] : offs[l + 1], offs[k] : offs[k + 1]] = blk
+            T[offs[k] : offs[k + 1], offs[l] : offs[l + 1]] = blk.T
+    return J.T @ H_w @ J + T

@@ -1,0 +1,99 @@
+"""One checked run: data + a run specification -> trajectory -> assumptions and verdicts.
+
+Shared by the command line and the conjectures, so a violation found by either replays
+exactly with :func:`replay_command`.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .assumptions import Setup
+from .claims import check_claims
+from .dynamics import Trajectory, gradient_descent, gradient_flow
+from .errors import ProblemError
+from .losses import get_loss
+from .metrics import lemma2_D
+from .network import init_layers
+from .problem import Problem
+from .verdicts import Verdict
+
+# Late-phase target of a gradient-flow run: layers grow until ‖W_k‖_F² ≥ LATE_FACTOR²·max(1, D),
+# where Lemma 2 puts every rank gap below D/‖W_k‖_F² ≤ 1/LATE_FACTOR² = 1e-4, ten times below
+# the claims' GAP_THRESHOLD (or until the float64 floor stops the run first).
+LATE_FACTOR = 100.0
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to run: depth L, hidden widths (L−1 ints; default d each), loss, init, init seed, method."""
+
+    depth: int
+    loss: str = "exp"
+    init: str = "gaussian"
+    seed: int = 0
+    widths: tuple[int, ...] | None = None
+    method: str = "gf"
+    gd_step: float = 0.1
+    gd_steps: int = 2000
+    init_scale: float = 1.0
+
+    def hidden_widths(self, d: int) -> tuple[int, ...]:
+        if self.depth < 1:
+            raise ProblemError(f"depth must be at least 1, got {self.depth}")
+        w = self.widths if self.widths is not None else (d,) * (self.depth - 1)
+        if len(w) != self.depth - 1:
+            raise ProblemError(f"--widths needs {self.depth - 1} values for depth {self.depth}, got {len(w)}")
+        return tuple(int(x) for x in w)
+
+    def cli_args(self) -> list[str]:
+        args = ["--depth", str(self.depth), "--loss", self.loss, "--init", self.init, "--seed", str(self.seed), "--method", self.method]
+        if self.widths is not None and len(self.widths):
+            args += ["--widths", ",".join(map(str, self.widths))]
+        if self.method == "gd":
+            args += ["--step", repr(self.gd_step), "--steps", str(self.gd_steps)]
+        return args
+
+
+@dataclass
+class RunOutcome:
+    spec: RunSpec
+    trajectory: Trajectory
+    assumptions: dict[str, tuple[bool, str]]
+    verdicts: list[Verdict] = field(default_factory=list)
+
+
+def run_checked(problem: Problem, spec: RunSpec) -> RunOutcome:
+    """Initialise, run the dynamics into the late phase and judge every claim for the method."""
+    if spec.method not in ("gf", "gd"):
+        raise ProblemError(f"unknown method {spec.method!r}: choose gf or gd")
+    loss = get_loss(spec.loss)
+    Z = problem.Z
+    layers0 = init_layers(spec.init, problem.d, spec.hidden_widths(problem.d), spec.seed, scale=spec.init_scale, mean_z=Z.mean(axis=0))
+    if spec.method == "gf":
+        target = LATE_FACTOR * math.sqrt(max(1.0, lemma2_D(layers0)))
+        traj = gradient_flow(Z, loss, layers0, target_layer_norm=target)
+    else:
+        traj = gradient_descent(Z, loss, layers0, step=spec.gd_step, steps=spec.gd_steps)
+    setup = Setup(Z, problem.max_margin, loss, layers0, spec.method)
+    u_bar = problem.max_margin.u_bar if problem.max_margin is not None else None
+    verdicts = check_claims(traj, setup, u_bar)
+    return RunOutcome(spec, traj, setup.check(), verdicts)
+
+
+def save_case(problem: Problem, directory: Path, name: str) -> Path:
+    """Write the data as ``directory/name.npz`` (arrays X, y) for replay."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.npz"
+    np.savez(path, X=problem.X, y=problem.y)
+    return path
+
+
+def replay_command(data_path: Path | str, spec: RunSpec) -> str:
+    """The ``aligncheck check`` command line that reruns this exact run."""
+    return shlex.join(["aligncheck", "check", str(data_path), *spec.cli_args()])

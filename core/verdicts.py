@@ -1,0 +1,113 @@
+"""Verdicts and the generic judges that turn a series of measurements into one.
+
+A finite run never proves a limit. The judges here say ``holds`` only when the run reached
+the phase where the claim can be judged and the measurement is there; ``inconclusive`` when it
+did not (too short, or stuck at the float64 floor); ``violated`` only on positive evidence
+against the claim.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+
+class Status(str, Enum):
+    HOLDS = "holds"
+    VIOLATED = "violated"
+    INCONCLUSIVE = "inconclusive"
+    NOT_APPLICABLE = "not_applicable"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one claim on one run: status, measured value, threshold and a one-line reason."""
+
+    claim: str
+    status: Status
+    value: float | None
+    threshold: float | None
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.claim,
+            "status": self.status.value,
+            "value": _json_float(self.value),
+            "threshold": _json_float(self.threshold),
+            "reason": self.reason,
+        }
+
+
+def _json_float(x: float | None) -> float | str | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else str(x)
+
+
+# A limit's rate constant may grow by at most this factor over the late window. It absorbs the
+# transient in which constants such as ‖W_k‖_F² − σ_k² settle (they are bounded, Lemma 2, but
+# may still be rising when the late window opens); a gap that does not decay at all grows its
+# constant by growth^p, which exceeds this once the scale has grown ~3x (p = 2).
+RATE_SLACK = 10.0
+# The late window must see the scale grow by at least this factor, or the run is too short to
+# tell a decaying gap from a constant one (growth^p must beat RATE_SLACK).
+MIN_LATE_GROWTH = 4.0
+
+
+@dataclass(frozen=True)
+class LimitJudgement:
+    status: Status
+    value: float
+    reason: str
+
+
+def judge_limit(
+    q: np.ndarray,
+    scale: np.ndarray,
+    *,
+    p: float,
+    threshold: float,
+    floor: float,
+    what: str,
+) -> LimitJudgement:
+    """Judge 'q → 0' from its values along a run, with scale → ∞ and the expected rate q ≲ C·scale^−p.
+
+    ``q``, ``scale``: one value per checkpoint (time order); nan entries (undefined, e.g. a zero
+    layer) are skipped. The late window is the second half of the run in log(scale). ``floor``:
+    values at or below it are noise of the arithmetic and count as 0.
+
+    - violated: q_end > floor and either q did not decrease over the late window although the
+      scale grew ≥ MIN_LATE_GROWTH, or its rate constant q·scale^p grew more than RATE_SLACK.
+    - holds: q_end ≤ threshold (or ≤ floor), with the trend and the rate as expected.
+    - inconclusive: the run never reached a late window, or q is still above the threshold.
+    """
+    ok = np.isfinite(q) & np.isfinite(scale) & (scale > 0)
+    q, scale = np.asarray(q, float)[ok], np.asarray(scale, float)[ok]
+    if len(q) < 4:
+        return LimitJudgement(Status.INCONCLUSIVE, float("nan"), f"{what}: fewer than 4 defined checkpoints")
+    ls = np.log(scale)
+    mid = ls[0] + 0.5 * (ls[-1] - ls[0])
+    late = np.nonzero(ls >= mid)[0]
+    i0 = int(late[0]) if len(late) else len(q) - 1
+    growth = float(scale[-1] / scale[i0])
+    q_end, q0 = float(q[-1]), float(q[i0])
+    at_floor = q_end <= floor
+    if growth < MIN_LATE_GROWTH or len(late) < 3:
+        if at_floor or q_end <= threshold:
+            return LimitJudgement(Status.INCONCLUSIVE, q_end, f"{what} = {q_end:.3g} but the scale grew only x{growth:.3g} in the late window: too short to judge the trend")
+        return LimitJudgement(Status.INCONCLUSIVE, q_end, f"{what} = {q_end:.3g} > {threshold:g}; run too short (late growth x{growth:.3g})")
+    if not at_floor:
+        if q_end >= q0:
+            return LimitJudgement(Status.VIOLATED, q_end, f"{what} did not decrease over the late window ({q0:.3g} -> {q_end:.3g}) while the scale grew x{growth:.3g}")
+        c0 = max(q0, floor) * scale[i0] ** p
+        c_end = q_end * scale[-1] ** p
+        if c_end > RATE_SLACK * c0:
+            return LimitJudgement(Status.VIOLATED, q_end, f"{what}·scale^{p:g} grew x{c_end / c0:.3g} over the late window: slower than scale^-{p:g}")
+    if q_end <= threshold or at_floor:
+        return LimitJudgement(Status.HOLDS, q_end, f"{what} = {q_end:.3g} <= {threshold:g}, decaying at least like scale^-{p:g} over a x{growth:.3g} growth")
+    return LimitJudgement(Status.INCONCLUSIVE, q_end, f"{what} = {q_end:.3g} decaying but still above {threshold:g}")

@@ -1,0 +1,3 @@
+from core.profiles import register
+
+register()

@@ -1,0 +1,439 @@
+"""The command line: known max-margin answers, one-line bad-input errors, and checked runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import core.cli as cli
+from core.claims import CLAIMS
+from core.strategies import planted_problem
+from core.verdicts import Status, Verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+KNOWN = 1e-9  # known-answer tolerance of the brief
+STATUSES = {s.value for s in Status}
+GF_IDS = [c.id for c in CLAIMS.values() if "gf" in c.methods]
+GD_IDS = [c.id for c in CLAIMS.values() if "gd" in c.methods]
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def call(capsys, *args: object) -> tuple[int, str, str]:
+    """main() in-process on args; returns (exit status, stdout, stderr)."""
+    rc = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def run_cli(*args: object) -> subprocess.CompletedProcess:
+    """`python -m core.cli args` in a subprocess, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli", *map(str, args)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+
+
+def assert_bad_input(rc: int, out: str, err: str) -> None:
+    assert rc == 2, (rc, out, err)
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1 and err.endswith("\n"), err
+    assert lines[0].startswith("aligncheck: error: "), err
+    assert len(lines[0]) > len("aligncheck: error: "), err
+    assert out == ""
+
+
+def save_npz(path: Path, X, y) -> Path:
+    np.savez(path, X=np.asarray(X, dtype=float), y=np.asarray(y, dtype=float))
+    return path
+
+
+def max_margin_json(capsys, path: Path) -> dict:
+    rc, out, err = call(capsys, "maxmargin", path, "--json")
+    assert rc == 0 and err == "", err
+    doc = json.loads(out)  # stdout is exactly one JSON document
+    assert list(doc) == ["max_margin"]
+    mm = doc["max_margin"]
+    assert set(mm) == {"u_bar", "gamma", "support", "sv_span_full", "sv_span_data"}
+    return mm
+
+
+# ---------------------------------------------------------------------------
+# maxmargin: hand-computed answers
+
+
+def test_maxmargin_square(capsys, tmp_path):
+    # z = (1,0), (0,1), (1,0), (0,1): ū = (1,1)/√2, γ = 1/√2, every row a support vector
+    path = save_npz(tmp_path / "square.npz", [[1, 0], [0, 1], [-1, 0], [0, -1]], [1, 1, -1, -1])
+    mm = max_margin_json(capsys, path)
+    np.testing.assert_allclose(mm["u_bar"], [2**-0.5, 2**-0.5], rtol=0, atol=KNOWN)
+    assert abs(mm["gamma"] - 2**-0.5) <= KNOWN
+    assert mm["support"] == [0, 1, 2, 3]
+    assert mm["sv_span_full"] is True and mm["sv_span_data"] is True
+
+
+def soudry_data() -> tuple[np.ndarray, np.ndarray, float]:
+    """Soudry et al. 2018: support vectors (0.5,1.5), (1.5,0.5) (y=+1) and their negatives (y=−1),
+    plus points beyond the margin; rescaled by max‖x_i‖ so that ‖x_i‖ ≤ 1. Before scaling
+    ŵ = (1,1)/2 (⟨ŵ,z⟩ = 1 on the support vectors, α = 1/4 each) so ū = (1,1)/√2, γ = √2."""
+    X = np.array([
+        [0.5, 1.5], [1.5, 0.5], [-0.5, -1.5], [-1.5, -0.5],  # support vectors
+        [2.0, 3.0], [-2.5, -1.0], [3.0, -0.5], [-1.0, -4.0],  # ⟨ŵ, z⟩ = 2.5, 1.75, 1.25, 2.5
+    ])
+    y = np.array([1, 1, -1, -1, 1, -1, 1, -1], dtype=float)
+    factor = float(np.max(np.linalg.norm(X, axis=1)))  # √17
+    return X / factor, y, factor
+
+
+def test_maxmargin_soudry_rescaled(capsys, tmp_path):
+    X, y, factor = soudry_data()
+    assert np.max(np.linalg.norm(X, axis=1)) <= 1.0 + 1e-15
+    mm = max_margin_json(capsys, save_npz(tmp_path / "soudry.npz", X, y))
+    np.testing.assert_allclose(mm["u_bar"], [2**-0.5, 2**-0.5], rtol=0, atol=KNOWN)
+    assert abs(mm["gamma"] - np.sqrt(2.0) / factor) <= KNOWN
+    assert mm["support"] == [0, 1, 2, 3]
+    assert mm["sv_span_full"] is True and mm["sv_span_data"] is True
+
+
+def test_maxmargin_collinear_duplicates_in_r3(capsys, tmp_path):
+    # every z_i is a positive multiple of (1,2,2): ū = (1,2,2)/3 and γ = the shortest, 0.75;
+    # rows 0 and 1 are the same point (both support vectors). Rank 1 < d = 3: A2.7 fails,
+    # its relaxed form (span SV = span data) holds.
+    X = [[0.25, 0.5, 0.5], [0.25, 0.5, 0.5], [-0.5, -1.0, -1.0], [0.75, 1.5, 1.5]]
+    mm = max_margin_json(capsys, save_npz(tmp_path / "collinear.npz", X, [1, 1, -1, 1]))
+    np.testing.assert_allclose(mm["u_bar"], [1 / 3, 2 / 3, 2 / 3], rtol=0, atol=KNOWN)
+    assert abs(mm["gamma"] - 0.75) <= KNOWN
+    assert mm["support"] == [0, 1]
+    assert mm["sv_span_full"] is False and mm["sv_span_data"] is True
+
+
+def test_maxmargin_support_spans_less_than_data(capsys, tmp_path):
+    # z = (1,0) and (2,1): ŵ = (1,0) is feasible (⟨ŵ,(2,1)⟩ = 2) and ŵ = 1·z_0, so ū = (1,0),
+    # γ = 1, one support vector: it spans neither R^2 nor the span of the data (R^2).
+    mm = max_margin_json(capsys, save_npz(tmp_path / "thin.npz", [[1, 0], [-2, -1]], [1, -1]))
+    np.testing.assert_allclose(mm["u_bar"], [1.0, 0.0], rtol=0, atol=KNOWN)
+    assert abs(mm["gamma"] - 1.0) <= KNOWN
+    assert mm["support"] == [0]
+    assert mm["sv_span_full"] is False and mm["sv_span_data"] is False
+
+
+def test_maxmargin_json_full_precision(capsys, tmp_path):
+    # json of Python floats is repr: the exact float64 round-trips
+    X, y, _ = soudry_data()
+    path = save_npz(tmp_path / "soudry.npz", X, y)
+    mm = max_margin_json(capsys, path)
+    from core.problem import load_problem
+
+    ref = load_problem(path).max_margin
+    assert mm["gamma"] == ref.gamma
+    assert mm["u_bar"] == ref.u_bar.tolist()
+
+
+def test_maxmargin_human_output(capsys, tmp_path):
+    path = save_npz(tmp_path / "square.npz", [[1, 0], [0, 1], [-1, 0], [0, -1]], [1, 1, -1, -1])
+    rc, out, err = call(capsys, "maxmargin", path)
+    assert rc == 0 and err == ""
+    assert "0.7071067811865475" in out  # ū and γ at full precision
+    assert "0, 1, 2, 3" in out
+    assert "Assumption 2.7" in out and "holds" in out
+
+
+# ---------------------------------------------------------------------------
+# csv input
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_csv_input(capsys, tmp_path, header):
+    X, y, factor = soudry_data()
+    lines = (["x1,x2,label"] if header else []) + [
+        f"{a!r},{b!r},{int(c)}" for (a, b), c in zip(X.tolist(), y.tolist())
+    ]
+    path = tmp_path / "soudry.csv"
+    path.write_text("\n".join(lines) + "\n")
+    mm = max_margin_json(capsys, path)
+    np.testing.assert_allclose(mm["u_bar"], [2**-0.5, 2**-0.5], rtol=0, atol=KNOWN)
+    assert abs(mm["gamma"] - np.sqrt(2.0) / factor) <= KNOWN
+    assert mm["support"] == [0, 1, 2, 3]
+
+
+def test_csv_check_runs(capsys, tmp_path):
+    X, y, _ = soudry_data()
+    path = tmp_path / "soudry.csv"
+    path.write_text("a,b,y\n" + "".join(f"{a!r},{b!r},{c:g}\n" for (a, b), c in zip(X.tolist(), y.tolist())))
+    rc, out, err = call(capsys, "check", path, "--depth", 2, "--loss", "logistic", "--method", "gd",
+                        "--step", 0.1, "--steps", 50, "--json")
+    assert rc == 0, err
+    assert [c["id"] for c in json.loads(out)["claims"]] == GD_IDS
+
+
+# ---------------------------------------------------------------------------
+# bad input: exit 2, one line on stderr, no traceback
+
+
+def _bad_data_files(tmp: Path) -> dict[str, Path]:
+    files = {
+        "missing": tmp / "missing.npz",
+        "extension": tmp / "data.txt",
+        "directory": tmp / "dir.npz",
+        "non_separable": save_npz(tmp / "xor.npz", [[1, 1], [-1, 1], [-1, -1], [1, -1]], [1, -1, 1, -1]),
+        "labels_0_2": save_npz(tmp / "labels.npz", [[1, 0], [0, 1]], [0, 2]),
+        "labels_half": save_npz(tmp / "half.npz", [[1, 0], [0, 1]], [1, 0.5]),
+        "nan_x": save_npz(tmp / "nan.npz", [[1, np.nan], [0, 1]], [1, 1]),
+        "inf_x": save_npz(tmp / "inf.npz", [[1, 0], [np.inf, 1]], [1, 1]),
+        "nan_y": save_npz(tmp / "nany.npz", [[1, 0], [0, 1]], [1, np.nan]),
+        "x_1d": save_npz(tmp / "x1d.npz", [1, 0], [1, 1]),
+        "y_2d": save_npz(tmp / "y2d.npz", [[1, 0], [0, 1]], [[1], [1]]),
+        "length_mismatch": save_npz(tmp / "mismatch.npz", [[1, 0], [0, 1]], [1, 1, 1]),
+        "origin": save_npz(tmp / "origin.npz", [[1, 0], [0, 0]], [1, 1]),
+        "empty": save_npz(tmp / "empty.npz", np.zeros((0, 2)), np.zeros(0)),
+        "string_x": tmp / "strings.npz",
+        "missing_key": tmp / "nokey.npz",
+        "corrupt_npz": tmp / "corrupt.npz",
+        "csv_empty": tmp / "empty.csv",
+        "csv_ragged": tmp / "ragged.csv",
+        "csv_text": tmp / "text.csv",
+        "csv_labels": tmp / "labels.csv",
+        "csv_nan": tmp / "nan.csv",
+    }
+    (tmp / "data.txt").write_text("1,0,1\n")
+    (tmp / "dir.npz").mkdir()
+    np.savez(tmp / "strings.npz", X=np.array([["a", "b"]]), y=np.array([1.0]))
+    np.savez(tmp / "nokey.npz", X=np.eye(2))
+    (tmp / "corrupt.npz").write_bytes(b"PK\x03\x04 this is not a zip archive")
+    (tmp / "empty.csv").write_text("")
+    (tmp / "ragged.csv").write_text("1,0,1\n0,1\n")
+    (tmp / "text.csv").write_text("1,0,1\n0,abc,1\n")
+    (tmp / "labels.csv").write_text("1,0,1\n0,1,3\n")
+    (tmp / "nan.csv").write_text("1,0,1\nnan,1,1\n")
+    return files
+
+
+BAD_DATA = [
+    "missing", "extension", "directory", "non_separable", "labels_0_2", "labels_half", "nan_x",
+    "inf_x", "nan_y", "x_1d", "y_2d", "length_mismatch", "origin", "empty", "string_x",
+    "missing_key", "corrupt_npz", "csv_empty", "csv_ragged", "csv_text", "csv_labels", "csv_nan",
+]
+
+
+@pytest.mark.parametrize("case", BAD_DATA)
+@pytest.mark.parametrize("command", ["maxmargin", "check"])
+def test_bad_data_exit_2(capsys, tmp_path, case, command):
+    path = _bad_data_files(tmp_path)[case]
+    extra = ["--depth", "2", "--loss", "exp"] if command == "check" else []
+    assert_bad_input(*call(capsys, command, path, *extra))
+
+
+@pytest.fixture(scope="module")
+def planted_npz(tmp_path_factory) -> Path:
+    pp = planted_problem(0, n=8, d=3, gamma=0.3, n_sv=4, sv_rank=3)
+    path = tmp_path_factory.mktemp("planted") / "planted.npz"
+    np.savez(path, X=pp.X, y=pp.y)
+    return path
+
+
+BAD_OPTIONS = {
+    "no_command": [],
+    "unknown_command": ["frobnicate"],
+    "maxmargin_no_data": ["maxmargin"],
+    "maxmargin_extra_arg": ["maxmargin", "{data}", "extra"],
+    "unknown_loss": ["check", "{data}", "--depth", "2", "--loss", "hinge"],
+    "missing_loss": ["check", "{data}", "--depth", "2"],
+    "unknown_init": ["check", "{data}", "--depth", "2", "--loss", "exp", "--init", "zeros"],
+    "unknown_method": ["check", "{data}", "--depth", "2", "--loss", "exp", "--method", "sgd"],
+    "missing_depth": ["check", "{data}", "--loss", "exp"],
+    "depth_zero": ["check", "{data}", "--depth", "0", "--loss", "exp"],
+    "depth_text": ["check", "{data}", "--depth", "two", "--loss", "exp"],
+    "widths_text": ["check", "{data}", "--depth", "3", "--loss", "exp", "--widths", "3,x"],
+    "widths_zero": ["check", "{data}", "--depth", "2", "--loss", "exp", "--widths", "0"],
+    "widths_negative": ["check", "{data}", "--depth", "2", "--loss", "exp", "--widths", "-2"],
+    "widths_float": ["check", "{data}", "--depth", "2", "--loss", "exp", "--widths", "2.5"],
+    "widths_too_many": ["check", "{data}", "--depth", "2", "--loss", "exp", "--widths", "3,4"],
+    "widths_too_few": ["check", "{data}", "--depth", "3", "--loss", "exp", "--widths", "3"],
+    "widths_empty_for_depth_2": ["check", "{data}", "--depth", "2", "--loss", "exp", "--widths", ""],
+    "widths_trailing_comma": ["check", "{data}", "--depth", "3", "--loss", "exp", "--widths", "3,"],
+    "seed_negative": ["check", "{data}", "--depth", "2", "--loss", "exp", "--seed", "-1"],
+    "seed_text": ["check", "{data}", "--depth", "2", "--loss", "exp", "--seed", "abc"],
+    "step_zero": ["check", "{data}", "--depth", "2", "--loss", "exp", "--method", "gd", "--step", "0"],
+    "step_nan": ["check", "{data}", "--depth", "2", "--loss", "exp", "--method", "gd", "--step", "nan"],
+    "step_inf": ["check", "{data}", "--depth", "2", "--loss", "exp", "--method", "gd", "--step", "inf"],
+    "steps_zero": ["check", "{data}", "--depth", "2", "--loss", "exp", "--method", "gd", "--steps", "0"],
+    "step_with_gf": ["check", "{data}", "--depth", "2", "--loss", "exp", "--step", "0.1"],
+    "unknown_flag": ["check", "{data}", "--depth", "2", "--loss", "exp", "--bogus"],
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_OPTIONS))
+def test_bad_options_exit_2(capsys, planted_npz, case):
+    args = [str(planted_npz) if a == "{data}" else a for a in BAD_OPTIONS[case]]
+    assert_bad_input(*call(capsys, *args))
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing_file", "non_separable", "unknown_loss", "bad_widths", "no_command", "nan"],
+)
+def test_bad_input_subprocess(tmp_path, planted_npz, case):
+    """The same contract seen from outside: real exit status, real stderr, `python -m core.cli`."""
+    files = _bad_data_files(tmp_path)
+    args = {
+        "missing_file": ["maxmargin", files["missing"]],
+        "non_separable": ["check", files["non_separable"], "--depth", "2", "--loss", "exp"],
+        "unknown_loss": ["check", planted_npz, "--depth", "2", "--loss", "square"],
+        "bad_widths": ["check", planted_npz, "--depth", "3", "--loss", "exp", "--widths", "4;4"],
+        "no_command": [],
+        "nan": ["maxmargin", files["nan_x"], "--json"],
+    }[case]
+    proc = run_cli(*args)
+    assert_bad_input(proc.returncode, proc.stdout, proc.stderr)
+
+
+def test_error_message_names_the_problem(capsys, tmp_path):
+    files = _bad_data_files(tmp_path)
+    _, _, err = call(capsys, "maxmargin", files["non_separable"])
+    assert "xor.npz" in err and "not linearly separable" in err
+    _, _, err = call(capsys, "maxmargin", files["origin"])
+    assert "row 1" in err and "origin" in err
+
+
+def test_help_exits_0(capsys):
+    assert cli.main(["--help"]) == 0
+    assert cli.main(["check", "--help"]) == 0
+    out, err = capsys.readouterr()
+    assert "--depth" in out and err == ""
+
+
+# ---------------------------------------------------------------------------
+# check
+
+
+@pytest.mark.parametrize("loss", ["exp", "logistic"])
+@pytest.mark.parametrize("depth", [2, 3])
+def test_check_planted_json(capsys, planted_npz, depth, loss):
+    rc, out, err = call(capsys, "check", planted_npz, "--depth", depth, "--loss", loss, "--json")
+    assert rc == 0, err
+    assert err == ""
+    doc = json.loads(out)
+    assert list(doc) == ["max_margin", "claims", "assumptions", "run"]
+
+    pp = planted_problem(0, n=8, d=3, gamma=0.3, n_sv=4, sv_rank=3)
+    mm = doc["max_margin"]
+    np.testing.assert_allclose(mm["u_bar"], pp.u_bar, rtol=0, atol=KNOWN)
+    assert abs(mm["gamma"] - pp.gamma) <= KNOWN
+    assert mm["support"] == pp.support.tolist()
+
+    claims = {c["id"]: c for c in doc["claims"]}
+    assert [c["id"] for c in doc["claims"]] == GF_IDS  # every gf claim, once, in registry order
+    for c in doc["claims"]:
+        assert set(c) == {"id", "status", "value", "threshold", "reason"}
+        assert c["status"] in STATUSES and c["status"] != "violated", c
+        assert isinstance(c["reason"], str) and c["reason"]
+    assert claims["gf.rank_one"]["value"] < 1e-3
+
+    assumptions = doc["assumptions"]
+    assert {"separable", "A1.1", "A1.2", "A2.7"} <= set(assumptions)
+    for a in assumptions.values():
+        assert set(a) == {"holds", "reason"} and isinstance(a["holds"], bool) and isinstance(a["reason"], str)
+    assert assumptions["separable"]["holds"] and assumptions["A1.2"]["holds"]
+
+    run = doc["run"]
+    assert run["method"] == "gf" and run["depth"] == depth and run["loss"] == loss
+    assert run["init"] == "gaussian" and run["seed"] == 0
+    assert run["widths"] == [3] * (depth - 1)  # default: d each
+    assert isinstance(run["stop_reason"], str) and run["stop_reason"]
+    assert isinstance(run["grad_evals"], int) and run["grad_evals"] > 0
+    assert isinstance(run["wall_time"], float) and run["wall_time"] >= 0
+
+
+def test_check_gd(capsys, planted_npz):
+    rc, out, err = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "logistic", "--method", "gd",
+                        "--step", 0.1, "--steps", 100, "--widths", 4, "--seed", 3, "--json")
+    assert rc == 0, err
+    doc = json.loads(out)
+    ids = [c["id"] for c in doc["claims"]]
+    assert ids == GD_IDS and "gd.balancedness_identity" in ids
+    identity = next(c for c in doc["claims"] if c["id"] == "gd.balancedness_identity")
+    assert identity["status"] in STATUSES
+    run = doc["run"]
+    assert (run["method"], run["widths"], run["seed"], run["grad_evals"]) == ("gd", [4], 3, 100)
+
+
+def test_check_human_output(capsys, planted_npz):
+    rc, out, err = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "exp", "--seed", 5)
+    assert rc == 0 and err == ""
+    for cid in GF_IDS:
+        assert cid in out
+    for aid in ("separable", "A1.1", "A1.2", "A2.7"):
+        assert aid in out
+    assert "stop reason:" in out and "gradient evaluations:" in out and "wall time:" in out
+    assert "seed: 5" in out
+    assert "holds" in out
+
+
+def _with_verdict(monkeypatch, status: Status) -> None:
+    """Make run_checked report the first claim with `status` (the rest as computed)."""
+    real = cli.run_checked
+
+    def fake(problem, spec):
+        outcome = real(problem, spec)
+        v = outcome.verdicts[0]
+        outcome.verdicts[0] = Verdict(v.claim, status, float("inf"), 1.0, "planted for the test")
+        return outcome
+
+    monkeypatch.setattr(cli, "run_checked", fake)
+
+
+def test_violated_claim_exits_1(capsys, monkeypatch, planted_npz):
+    _with_verdict(monkeypatch, Status.VIOLATED)
+    rc, out, err = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "exp", "--method", "gd",
+                        "--steps", 20, "--json")
+    assert rc == 1 and err == ""
+    doc = json.loads(out)
+    assert doc["claims"][0]["status"] == "violated" and doc["claims"][0]["value"] == "inf"
+    rc, out, _ = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "exp", "--method", "gd", "--steps", 20)
+    assert rc == 1 and "violated" in out
+
+
+def test_inconclusive_is_not_a_violation(capsys, monkeypatch, planted_npz):
+    _with_verdict(monkeypatch, Status.INCONCLUSIVE)
+    rc, _, _ = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "exp", "--method", "gd", "--steps", 20)
+    assert rc == 0
+
+
+def test_unexpected_exception_propagates(capsys, monkeypatch, planted_npz):
+    """A bug must surface, not turn into an exit status that looks like an answer."""
+
+    def broken(problem, spec):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "run_checked", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["check", str(planted_npz), "--depth", "2", "--loss", "exp"])
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_closed_stdout_is_not_a_verdict(planted_npz, json_flag):
+    """stdout closed before the report (`| head`): status 141, not 1 ("violated"), no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "maxmargin", str(planted_npz), *json_flag],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == cli.EXIT_BROKEN_PIPE
+    assert err == ""
+
+
+def test_module_entry_point(planted_npz):
+    proc = run_cli("maxmargin", planted_npz, "--json")
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert json.loads(proc.stdout)["max_margin"]["support"] == planted_problem(
+        0, n=8, d=3, gamma=0.3, n_sv=4, sv_rank=3
+    ).support.tolist()
