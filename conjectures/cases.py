@@ -1,51 +1,53 @@
-"""Hypothesis strategies for conjecture examples: a planted problem plus a run specification."""
+"""Hypothesis strategies for conjecture examples (a planted problem plus a run specification),
+and the loop that checks a theorem group's claims over them."""
 
 from __future__ import annotations
 
+from hypothesis import given
 from hypothesis import strategies as st
 
 from core.runner import RunSpec
 from core.strategies import depths, init_seeds, inits, planted_problems, widths
+from core.verdicts import Status
 
 
 @st.composite
-def gf_cases(draw, *, max_depth: int = 6, sv_span=None):
-    """(PlantedProblem, RunSpec) for a gradient-flow run: depth 1..max_depth, any init, both losses."""
+def run_cases(draw, *, method: str = "gf", min_depth: int = 1, max_depth: int = 6, sv_span=None):
+    """(PlantedProblem, RunSpec): depth min_depth..max_depth, any init, both losses.
+
+    For GD, a short constant-step run (200 steps, η ∈ {0.01, 0.1, 0.5}).
+    """
     planted = draw(planted_problems(sv_span=sv_span))
-    depth = draw(depths(1, max_depth))
+    depth = draw(depths(min_depth, max_depth))
+    extra = {"gd_step": draw(st.sampled_from([0.01, 0.1, 0.5])), "gd_steps": 200} if method == "gd" else {}
     spec = RunSpec(
         depth=depth,
         loss=draw(st.sampled_from(["exp", "logistic"])),
         init=draw(inits()),
         seed=draw(init_seeds()),
         widths=tuple(draw(widths(planted.d, depth))),
-        method="gf",
+        method=method,
+        **extra,
     )
     return planted, spec
 
 
-@st.composite
-def gd_cases(draw, *, max_depth: int = 6):
-    """(PlantedProblem, RunSpec) for a short constant-step gradient-descent run (depth ≥ 2)."""
-    planted = draw(planted_problems())
-    depth = draw(depths(2, max_depth))
-    spec = RunSpec(
-        depth=depth,
-        loss=draw(st.sampled_from(["exp", "logistic"])),
-        init=draw(inits()),
-        seed=draw(init_seeds()),
-        widths=tuple(draw(widths(planted.d, depth))),
-        method="gd",
-        gd_step=draw(st.sampled_from([0.01, 0.1, 0.5])),
-        gd_steps=200,
-    )
-    return planted, spec
+def check_examples(check_case, cases: st.SearchStrategy, claim_ids: tuple[str, ...]) -> None:
+    """Run every example: fail on any violated claim; afterwards, fail any claim never shown holding.
 
+    A claim that was only ever inconclusive or not applicable has shown nothing, so the test
+    must not pass on it.
+    """
+    seen = []
 
-def assert_claims(all_verdicts: list, claim_ids: tuple[str, ...]) -> None:
-    """After the examples: every claim was shown holding at least once (not only inconclusive)."""
-    from core.verdicts import Status
+    @given(case=cases)
+    def example(case):
+        verdicts, replay = check_case(*case, claim_ids)
+        seen.append(verdicts)
+        bad = [v for v in verdicts if v.status == Status.VIOLATED]
+        assert not bad, "; ".join(f"{v.claim}: {v.reason}" for v in bad) + f"\nreplay: {replay}"
 
+    example()
     for cid in claim_ids:
-        statuses = [v.status for vs in all_verdicts for v in vs if v.claim == cid]
+        statuses = [v.status for vs in seen for v in vs if v.claim == cid]
         assert Status.HOLDS in statuses, f"{cid}: no example showed it holding ({len(statuses)} examples: {sorted(s.value for s in set(statuses))})"

@@ -4,23 +4,10 @@
 recorded step to rounding.
 """
 
-from hypothesis import given
-
-from cases import assert_claims, gd_cases
-from core.verdicts import Status
+from cases import check_examples, run_cases
 
 CLAIM_IDS = ("gd.balancedness_identity",)
 
 
 def test_gd_balancedness_identity(check_case):
-    seen = []
-
-    @given(case=gd_cases())
-    def example(case):
-        verdicts, replay = check_case(*case, CLAIM_IDS)
-        seen.append(verdicts)
-        bad = [v for v in verdicts if v.status == Status.VIOLATED]
-        assert not bad, "; ".join(f"{v.claim}: {v.reason}" for v in bad) + f"\nreplay: {replay}"
-
-    example()
-    assert_claims(seen, CLAIM_IDS)
+    check_examples(check_case, run_cases(method="gd", min_depth=2), CLAIM_IDS)

@@ -18,7 +18,7 @@ _SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_to
 
 
 def register() -> None:
-    settings.register_profile("ci", derandomize=True, database=None, deadline=None, max_examples=60, suppress_health_check=_SLOW, print_blob=True)
+    settings.register_profile("ci", derandomize=True, database=None, deadline=None, max_examples=120, suppress_health_check=_SLOW, print_blob=True)
     settings.register_profile("dev", deadline=None, max_examples=8, suppress_health_check=_SLOW, print_blob=True)
     settings.register_profile("thorough", deadline=None, max_examples=200, suppress_health_check=_SLOW, print_blob=True)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
