@@ -34,6 +34,11 @@ from .metrics import angle_between
 from .risk import evaluate, hessian, risk_gradients
 
 
+# The exact Jacobian is dense, N×N for N parameters: 4000² float64 = 128 MB, and one LU per
+# Jacobian update; larger networks would exhaust memory rather than fail cleanly.
+MAX_FLOW_PARAMETERS = 4000
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """One recorded iterate. ``time``: s (log-norm time) for gradient flow, the step index for GD.
@@ -110,6 +115,8 @@ def gradient_flow(
         raise ProblemError(f"s_max and checkpoint_every must be positive, got {s_max}, {checkpoint_every}")
     shapes = [W.shape for W in layers0]
     theta0 = flatten(layers0).astype(float)
+    if theta0.size > MAX_FLOW_PARAMETERS:
+        raise ProblemError(f"gradient flow uses a dense {theta0.size}x{theta0.size} Jacobian; networks with more than {MAX_FLOW_PARAMETERS} parameters are not supported")
     n0 = max(1.0, float(np.linalg.norm(theta0)))
     evals = 0
 

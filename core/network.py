@@ -94,6 +94,8 @@ def init_layers(
     """
     if kind not in INITS:
         raise ProblemError(f"unknown initialisation {kind!r}: choose one of {', '.join(INITS)}")
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ProblemError(f"the initialisation seed must be a non-negative integer, got {seed}")
     if not (np.isfinite(scale) and scale > 0):
         raise ProblemError(f"initialisation scale must be a positive finite number, got {scale}")
     shapes = layer_shapes(d, widths)

@@ -48,7 +48,7 @@ class RunSpec:
             raise ProblemError(f"depth must be at least 1, got {self.depth}")
         w = self.widths if self.widths is not None else (d,) * (self.depth - 1)
         if len(w) != self.depth - 1:
-            raise ProblemError(f"--widths needs {self.depth - 1} values for depth {self.depth}, got {len(w)}")
+            raise ProblemError(f"depth {self.depth} needs {self.depth - 1} hidden width(s), got {len(w)}")
         return tuple(int(x) for x in w)
 
     def cli_args(self) -> list[str]:

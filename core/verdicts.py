@@ -108,6 +108,8 @@ def judge_limit(
         c_end = q_end * scale[-1] ** p
         if c_end > RATE_SLACK * c0:
             return LimitJudgement(Status.VIOLATED, q_end, f"{what}·scale^{p:g} grew x{c_end / c0:.3g} over the late window: slower than scale^-{p:g}")
-    if q_end <= threshold or at_floor:
+    if at_floor:
+        return LimitJudgement(Status.HOLDS, q_end, f"{what} = {q_end:.3g}: at the arithmetic floor ({floor:g}) after a x{growth:.3g} growth")
+    if q_end <= threshold:
         return LimitJudgement(Status.HOLDS, q_end, f"{what} = {q_end:.3g} <= {threshold:g}, decaying at least like scale^-{p:g} over a x{growth:.3g} growth")
     return LimitJudgement(Status.INCONCLUSIVE, q_end, f"{what} = {q_end:.3g} decaying but still above {threshold:g}")

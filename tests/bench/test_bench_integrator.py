@@ -69,9 +69,9 @@ GF_ROUNDS = 3
 # does, so η = 4 survives the first steps.
 GD_STEP = 4.0
 
-# gradient_flow stops at the first accepted step whose iterate meets the target, so the final
-# angle is ≤ target; the slack only covers a final checkpoint taken from the dense output within
-# rounding of that step (and an integrator that locates the crossing by root-finding instead).
+# gradient_flow ends on the first point (located inside the last step by bisection on the dense
+# output) where its stop conditions hold, so the final angle is ≤ target up to rounding; the
+# slack only keeps this check independent of how the crossing is located.
 TARGET_RTOL = 1e-6
 
 
