@@ -3,6 +3,7 @@ and the loop that checks a theorem group's claims over them."""
 
 from __future__ import annotations
 
+from hypothesis import example as pinned
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,22 +33,24 @@ def run_cases(draw, *, method: str = "gf", min_depth: int = 1, max_depth: int = 
     return planted, spec
 
 
-def check_examples(check_case, cases: st.SearchStrategy, claim_ids: tuple[str, ...]) -> None:
+def check_examples(check_case, cases: st.SearchStrategy, claim_ids: tuple[str, ...], pins: tuple = ()) -> None:
     """Run every example: fail on any violated claim; afterwards, fail any claim never shown holding.
 
     A claim that was only ever inconclusive or not applicable has shown nothing, so the test
-    must not pass on it.
+    must not pass on it. ``pins``: (PlantedProblem, RunSpec) pairs always run first (minimised
+    failures found earlier, kept as regression examples).
     """
     seen = []
 
-    @given(case=cases)
     def example(case):
         verdicts, replay = check_case(*case, claim_ids)
         seen.append(verdicts)
         bad = [v for v in verdicts if v.status == Status.VIOLATED]
         assert not bad, "; ".join(f"{v.claim}: {v.reason}" for v in bad) + f"\nreplay: {replay}"
 
-    example()
+    for case in pins:
+        example = pinned(case=case)(example)
+    given(case=cases)(example)()
     for cid in claim_ids:
         statuses = [v.status for vs in seen for v in vs if v.claim == cid]
         assert Status.HOLDS in statuses, f"{cid}: no example showed it holding ({len(statuses)} examples: {sorted(s.value for s in set(statuses))})"

@@ -5,9 +5,18 @@ recorded step to rounding.
 """
 
 from cases import check_examples, run_cases
+from core.runner import RunSpec
+from core.strategies import planted_problem
 
 CLAIM_IDS = ("gd.balancedness_identity",)
 
+PINS = (
+    # GD with the exp loss and η = 0.5 overflows at step 26: the run must end cleanly at the
+    # last finite iterate (found by the ci profile; it used to crash the SVD on inf entries).
+    (planted_problem(0, n=2, d=2, gamma=0.125, n_sv=2, sv_rank=2, data_rank=2),
+     RunSpec(depth=4, loss="exp", init="gaussian", seed=0, widths=(2, 2, 2), method="gd", gd_step=0.5, gd_steps=200)),
+)
+
 
 def test_gd_balancedness_identity(check_case):
-    check_examples(check_case, run_cases(method="gd", min_depth=2), CLAIM_IDS)
+    check_examples(check_case, run_cases(method="gd", min_depth=2), CLAIM_IDS, PINS)

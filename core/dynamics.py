@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.integrate import BDF
+from threadpoolctl import threadpool_limits
 
 from .backends import FLOAT64, Backend
 from .errors import ProblemError
@@ -120,10 +121,14 @@ def gradient_flow(
     n0 = max(1.0, float(np.linalg.norm(theta0)))
     evals = 0
 
-    def grad(theta):
+    def counted(theta):
+        """evaluate() at θ; every call counts, stop checks included (``Trajectory.grad_evals``)."""
         nonlocal evals
         evals += 1
-        ev = evaluate(Z, loss, unflatten(theta, shapes))
+        return evaluate(Z, loss, unflatten(theta, shapes))
+
+    def grad(theta):
+        ev = counted(theta)
         return ev, flatten(ev.grads)
 
     def rhs(s, theta):
@@ -142,7 +147,7 @@ def gradient_flow(
 
     def target_met(theta) -> bool:
         layers = unflatten(theta, shapes)
-        ev = evaluate(Z, loss, layers)
+        ev = counted(theta)
         if float(ev.log_risk) > target_log_risk:
             return False
         if target_angle is not None and angle_between(ev.w_prod, u_bar) > target_angle:
@@ -150,7 +155,7 @@ def gradient_flow(
         return target_layer_norm is None or min(float(np.linalg.norm(W)) for W in layers) >= target_layer_norm
 
     def at_floor(theta) -> bool:
-        ev = evaluate(Z, loss, unflatten(theta, shapes))
+        ev = counted(theta)
         return FLOAT64.eps * float(np.max(np.abs(ev.margins))) >= margin_floor
 
     _, g0 = grad(theta0)
@@ -159,32 +164,35 @@ def gradient_flow(
     if not np.any(g0):
         return Trajectory("gf", Z, loss, checkpoints, "critical point: ∇R(W(0)) = 0", evals, 0.0, settings=settings)
     t0 = time.perf_counter()
-    solver = BDF(rhs, 0.0, theta0, s_max, rtol=rtol, atol=atol * n0, jac=jac)
-    next_cp = checkpoint_every
-    floor_reason = f"float64 floor: eps·max|m| reached {margin_floor:g}"
-    # Step by step: checkpoints come from the dense output at equal steps of s; the stop
-    # conditions are tested at every accepted step and located inside it by bisection.
-    while True:
-        msg = solver.step()
-        if solver.status == "failed":
-            s_end, theta_end, reason = solver.t, solver.y, f"integrator failed: {msg}"
-        else:
-            dense = solver.dense_output()
-            s_end, theta_end, reason = solver.t, solver.y, None
-            for met, why in ((target_met, "target reached"), (at_floor, floor_reason)):
-                if met(solver.y):
-                    s_end = _first_true(lambda s: met(dense(s)), solver.t_old, solver.t)
-                    theta_end, reason = dense(s_end), why
-                    break
-            if reason is None and evals > max_evals:
-                reason = f"evaluation budget of {max_evals} gradient evaluations exhausted"
-            if reason is None and solver.status == "finished":
-                reason = "s_max reached"
-            while next_cp < s_end - 1e-9 * checkpoint_every:
-                checkpoints.append(Checkpoint(float(next_cp), unflatten(dense(next_cp).copy(), shapes)))
-                next_cp += checkpoint_every
-        if reason is not None:
-            break
+    # One BLAS thread: the matrices are small (N ≤ a few hundred), and OpenBLAS's threads made
+    # the integrator 2-3x slower and its evaluation counts machine-dependent (measured, d = 10).
+    with threadpool_limits(limits=1, user_api="blas"):
+        solver = BDF(rhs, 0.0, theta0, s_max, rtol=rtol, atol=atol * n0, jac=jac)
+        next_cp = checkpoint_every
+        floor_reason = f"float64 floor: eps·max|m| reached {margin_floor:g}"
+        # Step by step: checkpoints come from the dense output at equal steps of s; the stop
+        # conditions are tested at every accepted step and located inside it by bisection.
+        while True:
+            msg = solver.step()
+            if solver.status == "failed":
+                s_end, theta_end, reason = solver.t, solver.y, f"integrator failed: {msg}"
+            else:
+                dense = solver.dense_output()
+                s_end, theta_end, reason = solver.t, solver.y, None
+                for met, why in ((target_met, "target reached"), (at_floor, floor_reason)):
+                    if met(solver.y):
+                        s_end = _first_true(lambda s: met(dense(s)), solver.t_old, solver.t)
+                        theta_end, reason = dense(s_end), why
+                        break
+                if reason is None and evals > max_evals:
+                    reason = f"evaluation budget of {max_evals} gradient evaluations exhausted"
+                if reason is None and solver.status == "finished":
+                    reason = "s_max reached"
+                while next_cp < s_end - 1e-9 * checkpoint_every:
+                    checkpoints.append(Checkpoint(float(next_cp), unflatten(dense(next_cp).copy(), shapes)))
+                    next_cp += checkpoint_every
+            if reason is not None:
+                break
     if s_end > checkpoints[-1].time:
         checkpoints.append(Checkpoint(float(s_end), unflatten(np.array(theta_end), shapes)))
     return Trajectory("gf", Z, loss, checkpoints, reason, evals, time.perf_counter() - t0, settings=settings)
@@ -229,12 +237,19 @@ def gradient_descent(
     marks = set(np.unique(np.geomspace(1, max(steps, 1), n_checkpoints).astype(int) - 1).tolist()) | {0}
     layers = tuple(np.array(W, dtype=float) for W in layers0)
     checkpoints: list[Checkpoint] = []
+    reason, done = "step budget", steps
     t0 = time.perf_counter()
-    for t in range(steps):
-        grads = risk_gradients(Z, loss, layers, bk)
-        new = tuple(W - step * G for W, G in zip(layers, grads))
-        if t in marks:
-            checkpoints.append(Checkpoint(float(t), layers, new, step))
-        layers = new
-    checkpoints.append(Checkpoint(float(steps), layers))
-    return Trajectory("gd", Z, loss, checkpoints, "step budget", steps, time.perf_counter() - t0, bk.name, {"step": step, "steps": steps})
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(steps):
+            grads = risk_gradients(Z, loss, layers, bk)
+            new = tuple(W - step * G for W, G in zip(layers, grads))
+            if not all(np.all(np.isfinite(W)) for W in new):
+                # Too large a step for this loss: the iterate overflowed. The run ends at the last
+                # finite iterate, and says so.
+                reason, done = f"diverged: step {t} produced a non-finite iterate (step size {step:g} too large)", t
+                break
+            if t in marks:
+                checkpoints.append(Checkpoint(float(t), layers, new, step))
+            layers = new
+    checkpoints.append(Checkpoint(float(done), layers))
+    return Trajectory("gd", Z, loss, checkpoints, reason, done, time.perf_counter() - t0, bk.name, {"step": step, "steps": steps})

@@ -402,3 +402,14 @@ def test_gradient_flow_accepts_any_s_max(s_max, every):
     assert traj.stop_reason == "s_max reached"
     assert all(cp.time <= s_max for cp in traj.checkpoints)
     assert traj.checkpoints[-1].time == pytest.approx(s_max)
+
+
+def test_gradient_descent_stops_cleanly_when_it_diverges():
+    # Exp loss, η = 0.5, depth 4: the iterates overflow after a few dozen steps. The run must end
+    # at the last finite iterate with a stop reason that says so, never return inf/NaN layers.
+    pp = planted_problem(0, n=2, d=2, gamma=0.125, n_sv=2, sv_rank=2, data_rank=2)
+    layers0 = init_layers("gaussian", 2, [2, 2, 2], 0, mean_z=pp.Z.mean(axis=0))
+    traj = gradient_descent(pp.Z, EXP, layers0, step=0.5, steps=200)
+    assert traj.stop_reason.startswith("diverged")
+    assert traj.grad_evals < 200
+    assert all(np.all(np.isfinite(W)) for cp in traj.checkpoints for W in cp.layers)
