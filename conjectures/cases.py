@@ -8,17 +8,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.runner import RunSpec
-from core.strategies import depths, init_seeds, inits, planted_problems, widths
+from core.strategies import depths, generic_planted_problems, init_seeds, inits, planted_problems, widths
 from core.verdicts import Status
 
 
 @st.composite
-def run_cases(draw, *, method: str = "gf", min_depth: int = 1, max_depth: int = 6, sv_span=None):
+def run_cases(draw, *, method: str = "gf", min_depth: int = 1, max_depth: int = 6, sv_span=None, generic: bool = False, min_d: int = 1):
     """(PlantedProblem, RunSpec): depth min_depth..max_depth, any init, both losses.
 
-    For GD, a short constant-step run (200 steps, η ∈ {0.01, 0.1, 0.5}).
+    ``generic``: problems in the max-margin theorems' 'almost all data' position (d independent
+    support vectors spanning R^d). For GD, a short constant-step run (200 steps, η ∈ {0.01, 0.1, 0.5}).
     """
-    planted = draw(planted_problems(sv_span=sv_span))
+    d = st.integers(min_value=min_d, max_value=6)
+    planted = draw(generic_planted_problems(d=d) if generic else planted_problems(d=d, sv_span=sv_span))
     depth = draw(depths(min_depth, max_depth))
     extra = {"gd_step": draw(st.sampled_from([0.01, 0.1, 0.5])), "gd_steps": 200} if method == "gd" else {}
     spec = RunSpec(

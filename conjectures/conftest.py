@@ -30,8 +30,8 @@ def check_case():
 
     def run(planted: PlantedProblem, spec: RunSpec, claim_ids: tuple[str, ...]):
         problem = planted_case(planted)
-        outcome = run_checked(problem, spec)
-        verdicts = [v for v in outcome.verdicts if v.claim in claim_ids]
+        outcome = run_checked(problem, spec, claim_ids)
+        verdicts = outcome.verdicts
         replay = ""
         if any(v.status == Status.VIOLATED for v in verdicts):
             path = save_case(problem, REPORTS / "cases", f"planted-{planted.seed}")

@@ -22,6 +22,8 @@ ASSUMPTIONS: dict[str, str] = {
     "A1.1": "loss: ℓ' < 0 continuous, ℓ(−∞) = ∞, ℓ(+∞) = 0",
     "A1.2": "initialisation: ∇R(W(0)) ≠ 0 and R(W(0)) ≤ ℓ(0)",
     "A2.7": "the support vectors span R^d",
+    "exp|logistic": "the loss is the exponential or the logistic loss (the max-margin theorems)",
+    "generic": "'almost all data': the support vectors are linearly independent and every dual coefficient is > 0",
     "A3.x": "ℓ' is β-Lipschitz and |ℓ'| ≤ G, and ‖x_i‖ ≤ 1",
     "A3.5": "GD step η_t = min{1/β(R_t), 1} (the paper's step rule)",
 }
@@ -42,6 +44,7 @@ class Setup:
     layers0: Layers
     method: str
     step_rule: str = "constant"
+    seed: int = 0  # the initialisation seed; also seeds searches that predicates run
 
     def check(self) -> dict[str, tuple[bool, str]]:
         """Each assumption id -> (holds, one-line reason)."""
@@ -64,6 +67,13 @@ class Setup:
         else:
             out["A2.7"] = (bool(mm.sv_span_full), f"support vectors span {'R^d' if mm.sv_span_full else 'a proper subspace'}"
                            + ("" if mm.sv_span_full else f" ({'= span of the data' if mm.sv_span_data else 'smaller than the span of the data'})"))
+        if mm is None:
+            out["generic"] = (False, "no support vectors (not separable)")
+        else:
+            independent = len(mm.support) == mm.sv_rank
+            positive = bool(np.all(mm.alpha > 0))
+            out["generic"] = (independent and positive, f"{len(mm.support)} support vectors of rank {mm.sv_rank}, min dual coefficient {float(np.min(mm.alpha)):.3g}")
+        out["exp|logistic"] = (self.loss.name in ("exp", "logistic"), f"{self.loss.name} loss")
         max_norm = float(np.max(np.linalg.norm(self.Z, axis=1)))
         smooth = self.loss.beta is not None and max_norm <= 1.0
         out["A3.x"] = (smooth, f"{self.loss.name}: β={self.loss.beta}, G={self.loss.G}, max‖x_i‖={max_norm:.4g}")

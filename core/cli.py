@@ -8,8 +8,8 @@ DATA is a ``.npz`` file (arrays X, y) or a ``.csv`` file (last column y, optiona
 
 Exit status: 0 when no claim is violated, 1 when a claim is violated, 2 on bad input (bad
 data, bad options, a missing file, non-separable data, ...), with exactly one line
-``aligncheck: error: <message>`` on stderr. Any other exception is a bug and propagates with
-its traceback rather than being turned into an answer. If stdout is closed before the report
+``aligncheck: error: <message>`` on stderr. Any other exception is a bug: one line
+``aligncheck: internal error ...`` on stderr and status 3, never a status that reads as an answer. If stdout is closed before the report
 is written (piped into ``head``), the status is 141 (128 + SIGPIPE, as a shell reports it).
 
 With ``--json`` stdout holds exactly one JSON document (floats at full precision, non-finite
@@ -45,6 +45,7 @@ EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT = 0, 1, 2
 # stdout closed before the report was written (e.g. piped into `head`): the shell's status for
 # a process killed by SIGPIPE, 128 + 13. Not 1 (that would read as "a claim is violated").
 EXIT_BROKEN_PIPE = 141
+EXIT_INTERNAL = 3
 METHODS = ("gf", "gd")
 
 STATUS_STYLE = {
@@ -384,6 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ProblemError, OSError) as exc:
         _error_line(exc)
         return EXIT_BAD_INPUT
+    except Exception as exc:  # a bug, not bad input: say so in one line, never as "violated"
+        print(f"aligncheck: internal error (please report): {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ class Snapshot:
     log_risk: log R (R a mean over points); frob F_k; sigma σ_k; off_rank Σ_{j>1} σ_j²(W_k)
     (= F_k² − σ_k², the quantity Lemma 2 bounds by D); rank_gap 1 − σ_k/F_k; adj_gap[k−1]
     1 − |⟨v_{k+1}, u_k⟩| (nan where a layer is 0); prod_gap 1 − |⟨w_prod, v_1⟩|/ρ; w_norm ‖w_prod‖;
-    min_margin min_i ⟨w_prod, z_i⟩/ρ; angle_ubar the angle between w_prod and +ū (nan without ū).
+    min_margin min_i ⟨w_prod, z_i⟩/ρ; angle_ubar the angle between w_prod and +ū, v1_gap_ubar
+    1 − |⟨v_1, ū⟩| (both nan without ū).
     """
 
     log_risk: float
@@ -75,6 +76,7 @@ class Snapshot:
     min_margin: float
     max_abs_margin: float
     angle_ubar: float
+    v1_gap_ubar: float
     u: list[np.ndarray]
     v: list[np.ndarray]
 
@@ -124,6 +126,7 @@ def snapshot(Z: np.ndarray, loss: Loss, layers: Layers, u_bar: np.ndarray | None
         min_margin=float(m.min() / rho) if rho > 0 else np.nan,
         max_abs_margin=float(np.abs(m).max()),
         angle_ubar=angle_between(w, u_bar) if u_bar is not None else np.nan,
+        v1_gap_ubar=unsigned_gap(vs[0], u_bar) if u_bar is not None and vs[0] is not None else np.nan,
         u=us,
         v=vs,
     )

@@ -41,15 +41,20 @@ def layer_gradients(layers: Layers, g: np.ndarray) -> list[np.ndarray]:
     rank-one matrix a_k b_k^T with a_k = (W_L ⋯ W_{k+1})^T (shape d_k) and b_k = W_{k−1} ⋯ W_1 g
     (shape d_{k−1}); both are built by one pass over the layers.
     """
-    L = len(layers)
     b = [g]
     for W in layers[:-1]:
         b.append(W @ b[-1])
+    return [np.outer(a, bk) for a, bk in zip(left_vectors(layers), b)]
+
+
+def left_vectors(layers: Layers) -> list[np.ndarray]:
+    """a_k = (W_L ⋯ W_{k+1})^T for k = 1..L (shape d_k; a_L = [1]), at list position k−1."""
+    L = len(layers)
     a = [None] * L
     a[L - 1] = np.ones(1, dtype=layers[-1].dtype)
     for k in range(L - 2, -1, -1):
         a[k] = layers[k + 1].T @ a[k + 1]
-    return [np.outer(a[k], b[k]) for k in range(L)]
+    return a
 
 
 def flatten(layers: Layers) -> np.ndarray:

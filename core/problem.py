@@ -37,6 +37,9 @@ def _numeric_array(value: object, name: str) -> np.ndarray:
     return np.array(raw, dtype=np.float64)
 
 
+MIN_ROW_NORM, MAX_ROW_NORM = 1e-150, 1e150
+
+
 def _row(i: int) -> str:
     return f"row {i}"
 
@@ -72,6 +75,13 @@ def _validate(
         raise ProblemError(
             f"X {row_name(int(bad[0]))} is the origin (x = 0), which no direction separates"
         )
+    # Row norms far outside float64's comfortable range make the max-margin certificate's exact
+    # rationals overflow back to float (1e±308) or γ come out as inf/0: refuse them with a reason.
+    norms = np.sqrt(np.sum((X / np.max(np.abs(X), axis=1, keepdims=True)) ** 2, axis=1)) * np.max(np.abs(X), axis=1)
+    bad = np.flatnonzero((norms < MIN_ROW_NORM) | (norms > MAX_ROW_NORM))
+    if bad.size:
+        i = int(bad[0])
+        raise ProblemError(f"X {row_name(i)} has norm {norms[i]:.3g}, outside [{MIN_ROW_NORM:g}, {MAX_ROW_NORM:g}]: rescale the data")
     X.flags.writeable = False
     y.flags.writeable = False
     return X, y

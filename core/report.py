@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from .assumptions import ASSUMPTIONS
 from .claims import CLAIMS
 from .verdicts import Status, Verdict
 
@@ -58,7 +59,8 @@ class Recorder:
             t = self.tallies.setdefault(v.claim, ClaimTally(v.claim))
             t.counts[v.status] += 1
             if v.value is not None and math.isfinite(v.value) and v.status != Status.NOT_APPLICABLE:
-                t.worst = v.value if t.worst is None else max(t.worst, v.value)
+                pick = min if v.claim in CLAIMS and CLAIMS[v.claim].worse == "min" else max
+                t.worst = v.value if t.worst is None else pick(t.worst, v.value)
             if v.status == Status.VIOLATED:
                 t.violations.append({"seed": seed, "init_seed": init_seed, "replay": replay, "reason": v.reason})
 
@@ -107,3 +109,4 @@ class Recorder:
                 console.print(f"[red]{c['id']} violated[/] (problem seed {v['seed']}, init seed {v['init_seed']}): {v['reason']}\n  replay: [bold]{v['replay']}[/]")
         if data["assumption_patterns"]:
             console.print("examples per assumption pattern (+ holds, - fails): " + "; ".join(f"{p}: {n}" for p, n in data["assumption_patterns"].items()))
+            console.print("assumptions: " + "; ".join(f"{a} = {text}" for a, text in ASSUMPTIONS.items()))

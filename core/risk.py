@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends import FLOAT64, Backend
+from .backends import FLOAT64, Backend, logsumexp
 from .losses import Loss, risk_and_weights
-from .backends import logsumexp
-from .network import Layers, layer_gradients, product
+from .network import Layers, layer_gradients, left_vectors, product
 
 
 @dataclass(frozen=True)
@@ -61,10 +60,7 @@ def hessian(Z: np.ndarray, loss: Loss, layers: Layers, bk: Backend = FLOAT64) ->
     H_w = (Z.T * r) @ Z - np.outer(g, g)
     d = Z.shape[1]
     # a[k] = (W_L ⋯ W_{k+1})^T (shape d_k), B[k] = W_{k−1} ⋯ W_1 (shape d_{k−1} × d), both 0-based k.
-    a = [None] * L
-    a[L - 1] = np.ones(1, dtype=layers[-1].dtype)
-    for k in range(L - 2, -1, -1):
-        a[k] = layers[k + 1].T @ a[k + 1]
+    a = left_vectors(layers)
     B = [np.eye(d, dtype=layers[0].dtype)]
     for W in layers[:-1]:
         B.append(W @ B[-1])

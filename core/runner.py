@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,8 +69,9 @@ class RunOutcome:
     verdicts: list[Verdict] = field(default_factory=list)
 
 
-def run_checked(problem: Problem, spec: RunSpec) -> RunOutcome:
-    """Initialise, run the dynamics into the late phase and judge every claim for the method."""
+def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = None) -> RunOutcome:
+    """Initialise, run the dynamics into the late phase and judge the claims ``ids`` (default:
+    every claim registered for the method)."""
     if spec.method not in ("gf", "gd"):
         raise ProblemError(f"unknown method {spec.method!r}: choose gf or gd")
     loss = get_loss(spec.loss)
@@ -80,10 +82,10 @@ def run_checked(problem: Problem, spec: RunSpec) -> RunOutcome:
         traj = gradient_flow(Z, loss, layers0, target_layer_norm=target)
     else:
         traj = gradient_descent(Z, loss, layers0, step=spec.gd_step, steps=spec.gd_steps)
-    setup = Setup(Z, problem.max_margin, loss, layers0, spec.method)
+    setup = Setup(Z, problem.max_margin, loss, layers0, spec.method, seed=spec.seed)
     u_bar = problem.max_margin.u_bar if problem.max_margin is not None else None
-    verdicts = check_claims(traj, setup, u_bar)
-    return RunOutcome(spec, traj, setup.check(), verdicts)
+    assumptions = setup.check()
+    return RunOutcome(spec, traj, assumptions, check_claims(traj, setup, u_bar, ids, assumptions=assumptions))
 
 
 def save_case(problem: Problem, directory: Path, name: str) -> Path:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from core.errors import ProblemError
+from core.network import INITS
 from core.problem import Problem
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "planted_problem",
     "planted_problems",
     "planted_shapes",
+    "generic_planted_problems",
     "seeds",
     "sv_spans",
     "widths",
@@ -56,7 +58,6 @@ _MIN_CONDITION = 1e-3
 # least one spare point essentially never need more than a few.
 _MAX_DRAWS = 1000
 
-INITS = ("gaussian", "balanced", "w1zero")
 SV_SPANS = ("full", "data", "partial")
 SvSpan = Literal["full", "data", "partial"]
 
@@ -336,3 +337,18 @@ def planted_problems(
 def planted_cases(**kwargs) -> SearchStrategy[Problem]:
     """planted_problems(**kwargs) converted to Problems (the max margin is solved)."""
     return planted_problems(**kwargs).map(planted_case)
+
+
+def generic_planted_problems(*, d: int | SearchStrategy[int] | None = None) -> SearchStrategy[PlantedProblem]:
+    """Planted problems in the 'almost all data' position of the max-margin theorems: exactly d
+    linearly independent support vectors spanning R^d (Assumption 2.7), so the dual coefficients
+    are unique and all > 0. (planted_problems may put more than d points on the margin, a
+    measure-zero configuration the theorems exclude.)"""
+
+    @st.composite
+    def build(draw):
+        dd = draw(_as_strategy(d) if d is not None else st.integers(min_value=1, max_value=6))
+        n = dd + draw(st.integers(min_value=0, max_value=8))
+        return planted_problem(draw(seeds()), n=n, d=dd, gamma=draw(gammas()), n_sv=dd, sv_rank=dd)
+
+    return build()

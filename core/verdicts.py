@@ -52,7 +52,8 @@ def _json_float(x: float | None) -> float | str | None:
 # A limit's rate constant may grow by at most this factor over the late window. It absorbs the
 # transient in which constants such as ‖W_k‖_F² − σ_k² settle (they are bounded, Lemma 2, but
 # may still be rising when the late window opens); a gap that does not decay at all grows its
-# constant by growth^p, which exceeds this once the scale has grown ~3x (p = 2).
+# constant by (growth over the second half of the late window)^p, which exceeds this once that
+# growth is ~3x (p = 2).
 RATE_SLACK = 10.0
 # The late window must see the scale grow by at least this factor, or the run is too short to
 # tell a decaying gap from a constant one (growth^p must beat RATE_SLACK).
@@ -81,8 +82,9 @@ def judge_limit(
     layer) are skipped. The late window is the second half of the run in log(scale). ``floor``:
     values at or below it are noise of the arithmetic and count as 0.
 
-    - violated: q_end > floor and either q did not decrease over the late window although the
-      scale grew ≥ MIN_LATE_GROWTH, or its rate constant q·scale^p grew more than RATE_SLACK.
+    - violated: q_end > floor and either q ended no lower than its largest value in the first
+      half of the late window, or its rate constant q·scale^p ended more than RATE_SLACK times
+      above its largest value there (the scale having grown ≥ MIN_LATE_GROWTH).
     - holds: q_end ≤ threshold (or ≤ floor), with the trend and the rate as expected.
     - inconclusive: the run never reached a late window, or q is still above the threshold.
     """
@@ -91,23 +93,25 @@ def judge_limit(
     if len(q) < 4:
         return LimitJudgement(Status.INCONCLUSIVE, float("nan"), f"{what}: fewer than 4 defined checkpoints")
     ls = np.log(scale)
-    mid = ls[0] + 0.5 * (ls[-1] - ls[0])
-    late = np.nonzero(ls >= mid)[0]
+    late = np.nonzero(ls >= ls[0] + 0.5 * (ls[-1] - ls[0]))[0]
     i0 = int(late[0]) if len(late) else len(q) - 1
     growth = float(scale[-1] / scale[i0])
-    q_end, q0 = float(q[-1]), float(q[i0])
+    q_end = float(q[-1])
     at_floor = q_end <= floor
     if growth < MIN_LATE_GROWTH or len(late) < 3:
-        if at_floor or q_end <= threshold:
-            return LimitJudgement(Status.INCONCLUSIVE, q_end, f"{what} = {q_end:.3g} but the scale grew only x{growth:.3g} in the late window: too short to judge the trend")
-        return LimitJudgement(Status.INCONCLUSIVE, q_end, f"{what} = {q_end:.3g} > {threshold:g}; run too short (late growth x{growth:.3g})")
+        return LimitJudgement(Status.INCONCLUSIVE, q_end, f"{what} = {q_end:.3g}; the scale grew only x{growth:.3g} in the late window: too short to judge the trend")
+    # Reference: the first half (in log scale) of the late window, by its largest values, so that
+    # a transient dip there (e.g. the direction passing close to its limit before settling) is not
+    # mistaken for the level the gap should keep decaying from.
+    ref = late[ls[late] <= ls[i0] + 0.5 * (ls[-1] - ls[i0])]
+    q_ref = float(np.max(q[ref]))
     if not at_floor:
-        if q_end >= q0:
-            return LimitJudgement(Status.VIOLATED, q_end, f"{what} did not decrease over the late window ({q0:.3g} -> {q_end:.3g}) while the scale grew x{growth:.3g}")
-        c0 = max(q0, floor) * scale[i0] ** p
+        if q_end >= q_ref:
+            return LimitJudgement(Status.VIOLATED, q_end, f"{what} did not decrease over the late window (max {q_ref:.3g} early in it, {q_end:.3g} at the end) while the scale grew x{growth:.3g}")
+        c_ref = float(np.max(np.maximum(q[ref], floor) * scale[ref] ** p))
         c_end = q_end * scale[-1] ** p
-        if c_end > RATE_SLACK * c0:
-            return LimitJudgement(Status.VIOLATED, q_end, f"{what}·scale^{p:g} grew x{c_end / c0:.3g} over the late window: slower than scale^-{p:g}")
+        if c_end > RATE_SLACK * c_ref:
+            return LimitJudgement(Status.VIOLATED, q_end, f"{what}·scale^{p:g} grew x{c_end / c_ref:.3g} over the late window: slower than scale^-{p:g}")
     if at_floor:
         return LimitJudgement(Status.HOLDS, q_end, f"{what} = {q_end:.3g}: at the arithmetic floor ({floor:g}) after a x{growth:.3g} growth")
     if q_end <= threshold:

@@ -28,7 +28,7 @@ GF_IDS = [c.id for c in CLAIMS.values() if "gf" in c.methods]
 
 @pytest.fixture(scope="module")
 def problem():
-    return planted_case(planted_problem(11, n=20, d=3, gamma=0.25, n_sv=4, sv_rank=3))
+    return planted_case(planted_problem(11, n=20, d=3, gamma=0.25, n_sv=3, sv_rank=3))
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +197,38 @@ def test_gd_identity_flags_a_perturbed_gradient(problem):
         cps.append(cp)
     bad = dataclasses.replace(good, checkpoints=cps)
     assert verdicts(bad, problem, L0)["gd.balancedness_identity"].status == Status.VIOLATED
+
+
+def _tilt_first_layer(angle: float):
+    """A break: W_1 composed with a fixed rotation by ``angle`` in the plane of ū and a vector ⊥ ū,
+    so w_prod settles at that angle from ū instead of on it."""
+
+    def tilt(problem):
+        u = problem.max_margin.u_bar
+        x = _orth(u, 2)
+        R = np.eye(len(u)) + (math.cos(angle) - 1) * (np.outer(u, u) + np.outer(x, x)) + math.sin(angle) * (np.outer(x, u) - np.outer(u, x))
+
+        def fn(Ws, j, f):
+            Ws[0] = Ws[0] @ R
+            return Ws
+
+        return fn
+
+    return tilt
+
+
+def test_direction_that_misses_the_max_margin_direction_is_flagged(good, problem, layers0):
+    vs = verdicts(broken(good, _tilt_first_layer(0.2)(problem)), problem, layers0)
+    for cid in ("gf.max_margin_v1", "gf.max_margin_product", "gf.margin_corollary"):
+        assert vs[cid].status == Status.VIOLATED, (cid, vs[cid])
+
+
+def test_product_turned_to_minus_u_bar_is_flagged(good, problem, layers0):
+    # w_prod → −ū: |<v_1, ū>| → 1 still holds (it is unsigned), but the signed claim must fail.
+    def flip(Ws, j, f):
+        Ws[-1] = -Ws[-1]
+        return Ws
+
+    vs = verdicts(broken(good, flip), problem, layers0)
+    assert vs["gf.max_margin_v1"].status == Status.HOLDS
+    assert vs["gf.max_margin_product"].status == Status.VIOLATED

@@ -407,15 +407,17 @@ def test_inconclusive_is_not_a_violation(capsys, monkeypatch, planted_npz):
     assert rc == 0
 
 
-def test_unexpected_exception_propagates(capsys, monkeypatch, planted_npz):
-    """A bug must surface, not turn into an exit status that looks like an answer."""
+def test_unexpected_exception_is_an_internal_error(capsys, monkeypatch, planted_npz):
+    """A bug must surface as status 3 and one line, not as an exit status that looks like an answer."""
 
     def broken(problem, spec):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(cli, "run_checked", broken)
-    with pytest.raises(RuntimeError, match="a bug"):
-        cli.main(["check", str(planted_npz), "--depth", "2", "--loss", "exp"])
+    rc = cli.main(["check", str(planted_npz), "--depth", "2", "--loss", "exp"])
+    err = capsys.readouterr().err
+    assert rc == 3
+    assert err.count("\n") == 1 and "internal error" in err and "a bug" in err
 
 
 @pytest.mark.parametrize("json_flag", [[], ["--json"]])
