@@ -42,8 +42,14 @@ def check_case():
     return run
 
 
+@pytest.fixture(scope="session")
+def recorder() -> Recorder:
+    """The session's recorder (controls record into it directly)."""
+    return RECORDER
+
+
 def pytest_terminal_summary(terminalreporter):
-    if not RECORDER.tallies:
+    if not RECORDER.tallies and not RECORDER.controls:
         return
     RECORDER.write(REPORTS / "conjectures.json")
     console = Console(file=terminalreporter._tw._file, force_terminal=terminalreporter.hasmarkup, width=160)

@@ -29,6 +29,7 @@ GF_THEOREM = "submission Theorem 1; camera-ready §2, gradient-flow theorem (sli
 GF_LEMMA2 = "submission Lemma 2; camera-ready §2 (number not verified)"
 DERIVED = "derived for this project (claims.md), from the update rule"
 GF_MAXMARGIN = "submission Theorem 2; camera-ready §2, max-margin theorem (slide 'Convergence to the maximum margin solution')"
+CONJECTURE = "beyond the paper's hypotheses (claims.md): a conjecture, not a theorem"
 DATA_LEMMA = "data lemma behind submission Theorem 2 (claims.md; number not verified)"
 MM_NEEDS = ("separable", "exp|logistic", "A1.2", "A2.7", "generic")
 
@@ -272,6 +273,51 @@ def lemma2_alignment_bound(run: RunRecord) -> Verdict:
     return Verdict(cid, Status.HOLDS, value, 0.0, f"max over k,t of (1 − <v_(k+1),u_k>²) − bound = {value:.3g} ≤ 0")
 
 
+# ---------------------------------------------------------------- conjectures beyond the paper
+
+
+def max_margin_degenerate_sv(run: RunRecord) -> Verdict:
+    """The max-margin limit (signed product direction) where A2.7 or 'almost all data' fails."""
+    cid = "conj.max_margin_degenerate_sv"
+    ok = run.setup.check()
+    if ok["A2.7"][0] and ok["generic"][0]:
+        return Verdict(cid, Status.NOT_APPLICABLE, None, GAP_THRESHOLD, "A2.7 and 'almost all data' hold: the theorem covers this case")
+    v = max_margin_product(run)
+    where = ok["A2.7"][1] if not ok["A2.7"][0] else ok["generic"][1]
+    return Verdict(cid, v.status, v.value, v.threshold, f"{where}: {v.reason}")
+
+
+def smoothed_margin_monotone(run: RunRecord) -> Verdict:
+    """Lyu & Li (2020): ℓ^{-1}(nR)/∏‖W_k‖_F is non-decreasing once nR < ℓ(0) (gradient flow)."""
+    cid = "conj.smoothed_margin_monotone"
+    tm = run.metrics
+    n = run.setup.Z.shape[0]
+    log_nR = tm.stack("log_risk") + math.log(n)
+    name = run.setup.loss.name
+    if name == "exp":
+        inv = -log_nR  # ℓ^{-1}(y) = −log y
+    elif name == "logistic":
+        # ℓ^{-1}(y) = −log(expm1(y)); for tiny y, log expm1(y) = log y + y/2 + O(y²) (no underflow).
+        y = np.exp(np.minimum(log_nR, 700.0))
+        inv = np.where(log_nR < -18, -(log_nR + y / 2), -np.log(np.expm1(y)))
+    else:
+        return Verdict(cid, Status.NOT_APPLICABLE, None, None, f"ℓ^-1 not implemented for the {name} loss")
+    rho = np.exp(np.log(np.where(tm.stack("frob") > 0, tm.stack("frob"), np.nan)).sum(axis=1))
+    active = np.nonzero(log_nR < math.log(run.setup.loss.ell_at_zero))[0]
+    if len(active) < 3:
+        return Verdict(cid, Status.INCONCLUSIVE, None, 0.0, "n·R never went below ℓ(0) for 3 checkpoints")
+    q = inv[active] / rho[active]
+    # Stored states carry the integrator's relative error ~rtol; the margin and ρ are degree-L
+    # functions of θ, so q's relative error is ≲ 2L·rtol: 10x that absorbs it.
+    tol = 20 * len(run.trajectory.final) * run.rtol
+    drops = q[1:] < q[:-1] * (1 - tol) - tol * 1e-300
+    worst = float(np.min(q[1:] / q[:-1] - 1)) if len(q) > 1 else 0.0
+    if drops.any():
+        j = int(np.nonzero(drops)[0][0])
+        return Verdict(cid, Status.VIOLATED, worst, -tol, f"smoothed margin fell {q[j]:.6g} -> {q[j+1]:.6g} at t={tm.times[active[j + 1]]:.4g}")
+    return Verdict(cid, Status.HOLDS, worst, -tol, f"non-decreasing over {len(q)} checkpoints after n·R < ℓ(0) (smallest relative step {worst:.3g})")
+
+
 # ---------------------------------------------------------------- data lemmas (properties of the data, not of the run)
 
 
@@ -339,6 +385,8 @@ CLAIMS: dict[str, Claim] = {
         Claim("gf.margin_corollary", "min_i <w_prod, z_i>/∏‖W_k‖_F → γ", GF_MAXMARGIN.replace("Theorem 2", "Corollary of Theorem 2"), "limit", MM_NEEDS, ("gf",), margin_corollary),
         Claim("data.alpha_positive", "α := min_{ξ ⊥ ū, ‖ξ‖=1} max_{i ∈ SV} <ξ, z_i> > 0", DATA_LEMMA, "data", ("separable", "A2.7", "generic"), ("gf", "gd"), alpha_positive, worse="min"),
         Claim("data.sign_lemma", "<w,ū> ≥ 0 and ‖Π⊥w‖ > threshold(α) imply <Π⊥w, ∇R(w)> ≥ 0", DATA_LEMMA, "data", ("separable", "A2.7", "exp|logistic"), ("gf", "gd"), sign_lemma, worse="min"),
+        Claim("conj.max_margin_degenerate_sv", "w_prod/∏‖W_k‖_F → +ū also when the support vectors do not span R^d (or are not generic)", CONJECTURE, "conjecture", ("separable", "exp|logistic", "A1.2"), ("gf",), max_margin_degenerate_sv),
+        Claim("conj.smoothed_margin_monotone", "ℓ^{-1}(nR)/∏‖W_k‖_F is non-decreasing once nR < ℓ(0)", "Lyu & Li 2020 (gradient flow); a conjecture for this normalisation", "conjecture", ("separable", "A1.1"), ("gf",), smoothed_margin_monotone, worse="min"),
         Claim("gd.balancedness_identity", "Δ_k(t+1) − Δ_k(t) = η_t² (G_{k+1}^T G_{k+1} − G_k G_k^T)", DERIVED, "identity", (), ("gd",), gd_balancedness_identity),
     ]
 }

@@ -87,13 +87,50 @@ class Logistic(Loss):
         return -softplus(bk, m) - softplus(bk, -m)
 
 
+class PolyTail(Loss):
+    """A loss with a polynomial tail, for the negative control control.poly_tail:
+    ℓ(m) = 1/m² for m ≥ 1 and 3 − 2m for m < 1 (C¹ at m = 1: value 1, slope −2).
+
+    It satisfies A1.1 (ℓ' < 0 continuous, ℓ(−∞) = ∞, ℓ(+∞) = 0) but its gradient weights decay
+    only polynomially, so the max-margin theorem (exp and logistic only) does not cover it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("poly", 3.0 - 2.0 * 0.0, True, None, None)
+
+    def _split(self, m, bk):
+        m = bk.asarray(m)
+        tail = (m >= 1).astype(bool)
+        return m, tail
+
+    def log_ell(self, m, bk=FLOAT64):
+        m, tail = self._split(m, bk)
+        out = m * 0
+        out[tail] = -2 * bk.log(m[tail])
+        out[~tail] = bk.log(3 - 2 * m[~tail])
+        return out
+
+    def log_neg_dell(self, m, bk=FLOAT64):
+        m, tail = self._split(m, bk)
+        out = m * 0 + math.log(2.0)
+        out[tail] = math.log(2.0) - 3 * bk.log(m[tail])
+        return out
+
+    def log_ddell(self, m, bk=FLOAT64):
+        m, tail = self._split(m, bk)
+        out = m * 0 - np.inf  # ℓ'' = 0 on the linear piece
+        out[tail] = math.log(6.0) - 4 * bk.log(m[tail])
+        return out
+
+
 EXP = Exponential()
 LOGISTIC = Logistic()
-LOSSES: dict[str, Loss] = {"exp": EXP, "logistic": LOGISTIC}
+POLY = PolyTail()
+LOSSES: dict[str, Loss] = {"exp": EXP, "logistic": LOGISTIC, "poly": POLY}
 
 
 def get_loss(name: str) -> Loss:
-    """The loss called ``name`` ("exp" or "logistic")."""
+    """The loss called ``name``: "exp", "logistic" or "poly" (the polynomial-tail control)."""
     from .errors import ProblemError
 
     try:

@@ -16,6 +16,7 @@ from .errors import ProblemError
 Layers = tuple[np.ndarray, ...]
 
 INITS = ("gaussian", "balanced", "w1zero")
+CONTROL_INITS = ("zero",)  # W ≡ 0: a critical point for L ≥ 2 (control.zero_init)
 
 
 def layer_shapes(d: int, widths: Sequence[int]) -> list[tuple[int, int]]:
@@ -92,19 +93,22 @@ def init_layers(
       Δ_k = W_{k+1}^T W_{k+1} − W_k W_k^T = 0 and D = 0: every layer is and stays rank one.
     - ``w1zero``: W_1 = 0, the other layers Gaussian as above; R(W(0)) = ℓ(0) exactly (A1.2 with
       equality) and ∇R ≠ 0 whenever W_L ⋯ W_2 ≠ 0 and mean z ≠ 0.
+    - ``zero``: W ≡ 0, the negative control control.zero_init (a critical point for L ≥ 2).
 
     If ``mean_z`` (the mean of the z_i, shape (d,)) is given, the sign of W_L is chosen so that
     ⟨w_prod, mean_z⟩ ≥ 0, i.e. the mean margin starts non-negative; this is part of the
     initialisation's definition (a random sign would make A1.2 fail half the time).
     """
-    if kind not in INITS:
-        raise ProblemError(f"unknown initialisation {kind!r}: choose one of {', '.join(INITS)}")
+    if kind not in INITS + CONTROL_INITS:
+        raise ProblemError(f"unknown initialisation {kind!r}: choose one of {', '.join(INITS + CONTROL_INITS)}")
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:
         raise ProblemError(f"the initialisation seed must be a non-negative integer, got {seed}")
     if not (np.isfinite(scale) and scale > 0):
         raise ProblemError(f"initialisation scale must be a positive finite number, got {scale}")
     shapes = layer_shapes(d, widths)
     rng = np.random.default_rng(seed)
+    if kind == "zero":
+        return tuple(np.zeros(shape) for shape in shapes)
     if kind == "balanced":
         us = [_unit(rng, r) for r, _ in shapes]
         us[-1] = np.ones(1)

@@ -51,6 +51,11 @@ class Recorder:
 
     tallies: dict[str, ClaimTally] = field(default_factory=dict)
     patterns: Counter = field(default_factory=Counter)
+    controls: list[dict] = field(default_factory=list)
+
+    def record_control(self, cid: str, *, expected: str, observed: str, flagged: bool) -> None:
+        """A negative control: what the harness must report, what it reported, and whether it did."""
+        self.controls.append({"id": cid, "status": "flagged" if flagged else "missed", "expected": expected, "observed": observed})
 
     def record(self, verdicts: list[Verdict], *, seed: int, init_seed: int, replay: str, assumptions: dict[str, tuple[bool, str]] | None = None) -> None:
         if assumptions is not None:
@@ -65,10 +70,25 @@ class Recorder:
                 t.violations.append({"seed": seed, "init_seed": init_seed, "replay": replay, "reason": v.reason})
 
     def as_json(self) -> dict:
-        claims = []
+        claims, conjectures = [], []
         for cid in [c for c in CLAIMS if c in self.tallies] + [c for c in self.tallies if c not in CLAIMS]:
             t = self.tallies[cid]
             claim = CLAIMS.get(cid)
+            if claim is not None and claim.kind == "conjecture":
+                conjectures.append({
+                    "id": cid,
+                    "status": "counterexample found" if t.counts[Status.VIOLATED] else "supported" if t.counts[Status.HOLDS] else "open",
+                    "examples": t.examples,
+                    "holds": t.counts[Status.HOLDS],
+                    "violated": t.counts[Status.VIOLATED],
+                    "inconclusive": t.counts[Status.INCONCLUSIVE],
+                    "not_applicable": t.counts[Status.NOT_APPLICABLE],
+                    "worst": t.worst,
+                    "violations": t.violations,
+                    "statement": claim.statement,
+                    "source": claim.source,
+                })
+                continue
             claims.append({
                 "id": cid,
                 "status": t.status,
@@ -84,7 +104,7 @@ class Recorder:
                 "source": claim.source if claim else "",
                 "kind": claim.kind if claim else "",
             })
-        return {"claims": claims, "assumption_patterns": dict(self.patterns.most_common())}
+        return {"claims": claims, "conjectures": conjectures, "controls": self.controls, "assumption_patterns": dict(self.patterns.most_common())}
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,8 +123,25 @@ class Recorder:
                 f"[red]{c['id']}[/]" if bad else c["id"], c["kind"], str(c["examples"]), str(c["holds"]),
                 f"[bold red]{c['violated']}[/]" if c["violated"] else "0", str(c["inconclusive"]), str(c["not_applicable"]), worst, status,
             )
-        console.print(table)
-        for c in data["claims"]:
+        if data["claims"]:
+            console.print(table)
+        if data["conjectures"]:
+            conj = Table(title="conjectures beyond the paper (evidence, not theorems)")
+            for col in ("conjecture", "examples", "holds", "violated", "inconclusive", "n/a", "worst", "status"):
+                conj.add_column(col, justify="left" if col in ("conjecture", "status") else "right")
+            for c in data["conjectures"]:
+                worst = "" if c["worst"] is None else f"{c['worst']:.3g}"
+                conj.add_row(c["id"], str(c["examples"]), str(c["holds"]), str(c["violated"]), str(c["inconclusive"]), str(c["not_applicable"]), worst, c["status"])
+            console.print(conj)
+        if data["controls"]:
+            controls = Table(title="negative controls (the harness must flag these)")
+            for col in ("control", "expected", "observed", "status"):
+                controls.add_column(col)
+            for c in data["controls"]:
+                ok = c["status"] == "flagged"
+                controls.add_row(c["id"], c["expected"], c["observed"], "[green]flagged[/]" if ok else "[bold red]MISSED[/]")
+            console.print(controls)
+        for c in data["claims"] + data["conjectures"]:
             for v in c["violations"]:
                 console.print(f"[red]{c['id']} violated[/] (problem seed {v['seed']}, init seed {v['init_seed']}): {v['reason']}\n  replay: [bold]{v['replay']}[/]")
         if data["assumption_patterns"]:
