@@ -23,6 +23,7 @@ ASSUMPTIONS: dict[str, str] = {
     "A1.2": "initialisation: ∇R(W(0)) ≠ 0 and R(W(0)) ≤ ℓ(0)",
     "A2.7": "the support vectors span R^d",
     "exp|logistic": "the loss is the exponential or the logistic loss (the max-margin theorems)",
+    "logistic": "the loss is the logistic loss (the GD max-margin theorem)",
     "generic": "'almost all data': the support vectors are linearly independent and every dual coefficient is > 0",
     "A3.x": "ℓ' is β-Lipschitz and |ℓ'| ≤ G, and ‖x_i‖ ≤ 1",
     "A3.5": "GD step η_t = min{1/β(R_t), 1} (the paper's step rule)",
@@ -73,6 +74,7 @@ class Setup:
             independent = len(mm.support) == mm.sv_rank
             positive = bool(np.all(mm.alpha > 0))
             out["generic"] = (independent and positive, f"{len(mm.support)} support vectors of rank {mm.sv_rank}, min dual coefficient {float(np.min(mm.alpha)):.3g}")
+        out["logistic"] = (self.loss.name == "logistic", f"{self.loss.name} loss")
         out["exp|logistic"] = (self.loss.name in ("exp", "logistic"), f"{self.loss.name} loss")
         max_norm = float(np.max(np.linalg.norm(self.Z, axis=1)))
         smooth = self.loss.beta is not None and max_norm <= 1.0

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import paper_gd
 from .assumptions import Setup
 from .data_lemmas import alpha, alpha_verdict, sign_lemma_search, sign_lemma_verdict
 from .metrics import TrajectoryMetrics, balancedness, trajectory_metrics
@@ -368,25 +369,48 @@ def gd_balancedness_identity(run: RunRecord) -> Verdict:
     return Verdict(cid, Status.HOLDS, worst, None, f"identity exact to rounding on {len(pairs)} recorded steps (worst residual {worst_ratio:.2g} x its rounding bound)")
 
 
+CLAIM_TEXT = {
+    "gf.risk_to_zero": "R(W(t)) → 0",
+    "gf.norms_diverge": "‖W_k‖_F → ∞ for every k",
+    "gf.rank_one": "σ_k/‖W_k‖_F → 1 (each layer asymptotically rank one)",
+    "gf.adjacent_alignment": "|<v_{k+1}, u_k>| → 1 for k < L",
+    "gf.product_alignment": "|<w_prod/∏‖W_k‖_F, v_1>| → 1 and ‖w_prod‖ → ∞",
+    "gf.max_margin_v1": "|<v_1, ū>| → 1",
+    "gf.max_margin_product": "w_prod/∏‖W_k‖_F → +ū (signed)",
+    "gf.margin_corollary": "min_i <w_prod, z_i>/∏‖W_k‖_F → γ",
+}
+
 CLAIMS: dict[str, Claim] = {
     c.id: c
     for c in [
-        Claim("gf.risk_to_zero", "R(W(t)) → 0", GF_THEOREM, "limit", ("separable", "A1.1", "A1.2"), ("gf",), risk_to_zero),
-        Claim("gf.norms_diverge", "‖W_k‖_F → ∞ for every k", GF_THEOREM, "limit", ("separable", "A1.1", "A1.2"), ("gf",), norms_diverge),
-        Claim("gf.rank_one", "σ_k/‖W_k‖_F → 1 (each layer asymptotically rank one)", GF_THEOREM, "limit", ("separable", "A1.1", "A1.2"), ("gf",), rank_one),
-        Claim("gf.adjacent_alignment", "|<v_{k+1}, u_k>| → 1 for k < L", GF_THEOREM, "limit", ("separable", "A1.1", "A1.2"), ("gf",), adjacent_alignment),
-        Claim("gf.product_alignment", "|<w_prod/∏‖W_k‖_F, v_1>| → 1 and ‖w_prod‖ → ∞", GF_THEOREM, "limit", ("separable", "A1.1", "A1.2"), ("gf",), product_alignment),
+        Claim("gf.risk_to_zero", CLAIM_TEXT["gf.risk_to_zero"], GF_THEOREM, "limit", ("separable", "A1.1", "A1.2"), ("gf",), risk_to_zero),
+        Claim("gf.norms_diverge", CLAIM_TEXT["gf.norms_diverge"], GF_THEOREM, "limit", ("separable", "A1.1", "A1.2"), ("gf",), norms_diverge),
+        Claim("gf.rank_one", CLAIM_TEXT["gf.rank_one"], GF_THEOREM, "limit", ("separable", "A1.1", "A1.2"), ("gf",), rank_one),
+        Claim("gf.adjacent_alignment", CLAIM_TEXT["gf.adjacent_alignment"], GF_THEOREM, "limit", ("separable", "A1.1", "A1.2"), ("gf",), adjacent_alignment),
+        Claim("gf.product_alignment", CLAIM_TEXT["gf.product_alignment"], GF_THEOREM, "limit", ("separable", "A1.1", "A1.2"), ("gf",), product_alignment),
         Claim("gf.risk_monotone", "dR/dt = −‖∇R‖² ≤ 0", "gradient flow, by definition (camera-ready §2)", "exact", (), ("gf",), risk_monotone),
         Claim("gf.balancedness", "W_{k+1}^T W_{k+1} − W_k W_k^T is constant in t", GF_LEMMA2 + " (the invariant behind it)", "exact", (), ("gf",), balancedness_invariant),
         Claim("gf.lemma2_rank_bound", "‖W_k‖_F² − ‖W_k‖_2² ≤ D for all t", GF_LEMMA2, "bound", ("separable", "A1.1", "A1.2"), ("gf",), lemma2_rank_bound),
         Claim("gf.lemma2_alignment_bound", "<v_{k+1},u_k>² ≥ 1 − (D + ‖W_{k+1}(0)‖_2² + ‖W_k(0)‖_2²)/‖W_{k+1}‖_2²", GF_LEMMA2, "bound", ("separable", "A1.1", "A1.2"), ("gf",), lemma2_alignment_bound),
-        Claim("gf.max_margin_v1", "|<v_1, ū>| → 1", GF_MAXMARGIN, "limit", MM_NEEDS, ("gf",), max_margin_v1),
-        Claim("gf.max_margin_product", "w_prod/∏‖W_k‖_F → +ū (signed)", GF_MAXMARGIN, "limit", MM_NEEDS, ("gf",), max_margin_product),
-        Claim("gf.margin_corollary", "min_i <w_prod, z_i>/∏‖W_k‖_F → γ", GF_MAXMARGIN.replace("Theorem 2", "Corollary of Theorem 2"), "limit", MM_NEEDS, ("gf",), margin_corollary),
+        Claim("gf.max_margin_v1", CLAIM_TEXT["gf.max_margin_v1"], GF_MAXMARGIN, "limit", MM_NEEDS, ("gf",), max_margin_v1),
+        Claim("gf.max_margin_product", CLAIM_TEXT["gf.max_margin_product"], GF_MAXMARGIN, "limit", MM_NEEDS, ("gf",), max_margin_product),
+        Claim("gf.margin_corollary", CLAIM_TEXT["gf.margin_corollary"], GF_MAXMARGIN.replace("Theorem 2", "Corollary of Theorem 2"), "limit", MM_NEEDS, ("gf",), margin_corollary),
         Claim("data.alpha_positive", "α := min_{ξ ⊥ ū, ‖ξ‖=1} max_{i ∈ SV} <ξ, z_i> > 0", DATA_LEMMA, "data", ("separable", "A2.7", "generic"), ("gf", "gd"), alpha_positive, worse="min"),
         Claim("data.sign_lemma", "<w,ū> ≥ 0 and ‖Π⊥w‖ > threshold(α) imply <Π⊥w, ∇R(w)> ≥ 0", DATA_LEMMA, "data", ("separable", "A2.7", "exp|logistic"), ("gf", "gd"), sign_lemma, worse="min"),
         Claim("conj.max_margin_degenerate_sv", "w_prod/∏‖W_k‖_F → +ū also when the support vectors do not span R^d (or are not generic)", CONJECTURE, "conjecture", ("separable", "exp|logistic", "A1.2"), ("gf",), max_margin_degenerate_sv),
         Claim("conj.smoothed_margin_monotone", "ℓ^{-1}(nR)/∏‖W_k‖_F is non-decreasing once nR < ℓ(0)", "Lyu & Li 2020 (gradient flow); a conjecture for this normalisation", "conjecture", ("separable", "A1.1"), ("gf",), smoothed_margin_monotone, worse="min"),
+        Claim("gd.smoothness", "R is β(R)-smooth on B(R), β(R) = 2L²R^{2L−2}(β+G)", paper_gd.LEMMA5, "bound", ("A3.x",), ("gd",), paper_gd.gd_smoothness),
+        Claim("gd.descent", "R(t+1) − R(t) ≤ −(η_t/2)‖∇R(W(t))‖²", paper_gd.PAPER_GD, "bound", ("A3.x", "A3.5"), ("gd",), paper_gd.gd_descent),
+        Claim("gd.error_budget", "Σ_t η_t ‖∇R(W(t))‖² ≤ 2 R(W(0))", paper_gd.PAPER_GD, "bound", ("A3.x", "A3.5"), ("gd",), paper_gd.gd_error_budget),
+        Claim("gd.leaves_ball", "a constant step 1/β(R) eventually leaves B(R)", paper_gd.LEMMA6, "eventual", ("separable", "A1.1", "A1.2", "A3.x"), ("gd",), paper_gd.gd_leaves_ball),
+        *[
+            Claim(f"gd.{name}", CLAIM_TEXT[f"gf.{name}"], "submission Theorem 3 (GD); camera-ready §3", "limit", ("separable", "A1.1", "A1.2", "A3.x", "A3.5"), ("gd",), paper_gd.PREDICATES[f"gd.{name}"])
+            for name in ("risk_to_zero", "norms_diverge", "rank_one", "adjacent_alignment", "product_alignment")
+        ],
+        *[
+            Claim(f"gd.{name}", CLAIM_TEXT[f"gf.{name}"], "submission Theorem 4 (GD, logistic loss); camera-ready §3", "limit", ("separable", "logistic", "A1.2", "A2.7", "generic", "A3.5"), ("gd",), paper_gd.PREDICATES[f"gd.{name}"])
+            for name in ("max_margin_v1", "max_margin_product", "margin_corollary")
+        ],
         Claim("gd.balancedness_identity", "Δ_k(t+1) − Δ_k(t) = η_t² (G_{k+1}^T G_{k+1} − G_k G_k^T)", DERIVED, "identity", (), ("gd",), gd_balancedness_identity),
     ]
 }

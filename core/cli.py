@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="initialisation seed (default: 0)")
     ck.add_argument("--method", choices=METHODS, default="gf", help="gradient flow (default) or gradient descent")
     ck.add_argument("--step", type=_positive_float, default=None, metavar="ETA",
-                    help=f"gd only: constant step size (default: {RunSpec.gd_step})")
+                    help="gd only: constant step size (default: the paper's step rule, Assumption 3.5, which needs the logistic loss)")
     ck.add_argument("--steps", type=_positive_int, default=None, metavar="N",
                     help=f"gd only: number of steps (default: {RunSpec.gd_steps})")
     ck.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -275,7 +275,7 @@ def _render_check(con: Console, path: str, problem: Problem, outcome: RunOutcome
     _render_data(con, path, problem)
     run = f"run: method {spec.method}, depth L = {spec.depth}, widths {list(widths)}, loss {spec.loss}, init {spec.init}, seed {spec.seed}"
     if spec.method == "gd":
-        run += f", step {spec.gd_step!r}, steps {spec.gd_steps}"
+        run += f", step {'paper rule (A3.5)' if spec.gd_step is None else repr(spec.gd_step)}, steps {spec.gd_steps}"
     con.print(Text(run))
     _render_max_margin(con, problem.max_margin, problem.d)
 

@@ -70,7 +70,7 @@ def _log_beta_R(R: float, L: int, loss: Loss) -> float:
 
 def _require_a3x(loss: Loss) -> None:
     if loss.beta is None or loss.G is None:
-        raise ProblemError(f"the {loss.name} loss fails Assumption 3.x (ℓ' is not Lipschitz and bounded): the paper's GD step rule β(R) is undefined for it")
+        raise ProblemError(f"the {loss.name} loss fails Assumption 3.x (ℓ' is not Lipschitz and bounded): the paper's GD step rule β(R) is undefined for it (give a constant --step instead)")
 
 
 def _require_unit_ball(Z: np.ndarray) -> None:
@@ -128,6 +128,8 @@ def paper_step_gd(
     layers = tuple(np.array(W, dtype=float) for W in layers0)
     F = _max_frob(layers)
     R_t = F + 1.0 if radius0 is None else float(radius0)  # ≥ 1, and W(0) ∈ B(R_0 − 1)
+    if radius0 is None and R_t - 1.0 < F:  # (F + 1) − 1 can round below F: one ulp up
+        R_t = float(np.nextafter(R_t, np.inf))
     if not (R_t >= 1 and math.isfinite(R_t) and F <= R_t - 1.0):
         raise ProblemError(f"R_0 must be ≥ 1 with W(0) ∈ B(R_0 − 1) (max_k ‖W_k(0)‖_F = {F:.6g}), got {radius0}")
     etas, radii, log_risks, log_g2, frobs = [], [R_t], [], [], [F]
@@ -317,6 +319,8 @@ def smoothness_ratio(Z: np.ndarray, loss: Loss, shapes, a: np.ndarray, b: np.nda
     ga = flatten(risk_gradients(Z, loss, unflatten(a, shapes)))
     gb = flatten(risk_gradients(Z, loss, unflatten(b, shapes)))
     dist = float(np.linalg.norm(a - b))
+    if dist == 0.0:  # the same point (a search can converge onto the diagonal): no information
+        return 0.0, 0.0
     # Each gradient carries a relative error ≲ 16·L·d_max·eps (products of L factors, sums of ≤ d_max terms).
     L, dmax = len(shapes), max(max(s) for s in shapes)
     err = 16 * L * dmax * EPS * (float(np.linalg.norm(ga)) + float(np.linalg.norm(gb)))

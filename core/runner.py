@@ -21,6 +21,7 @@ from .errors import ProblemError
 from .losses import get_loss
 from .metrics import lemma2_D
 from .network import init_layers
+from .paper_gd import paper_step_gd
 from .problem import Problem
 from .verdicts import Verdict
 
@@ -40,7 +41,7 @@ class RunSpec:
     seed: int = 0
     widths: tuple[int, ...] | None = None
     method: str = "gf"
-    gd_step: float = 0.1
+    gd_step: float | None = None  # None: the paper's step rule (Assumption 3.5); else a constant step
     gd_steps: int = 2000
     init_scale: float = 1.0
 
@@ -57,7 +58,7 @@ class RunSpec:
         if self.widths is not None and len(self.widths):
             args += ["--widths", ",".join(map(str, self.widths))]
         if self.method == "gd":
-            args += ["--step", repr(self.gd_step), "--steps", str(self.gd_steps)]
+            args += (["--step", repr(self.gd_step)] if self.gd_step is not None else []) + ["--steps", str(self.gd_steps)]
         return args
 
 
@@ -80,9 +81,12 @@ def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = Non
     if spec.method == "gf":
         target = LATE_FACTOR * math.sqrt(max(1.0, lemma2_D(layers0)))
         traj = gradient_flow(Z, loss, layers0, target_layer_norm=target)
+    elif spec.gd_step is None:
+        traj = paper_step_gd(Z, loss, layers0, steps=spec.gd_steps)
     else:
         traj = gradient_descent(Z, loss, layers0, step=spec.gd_step, steps=spec.gd_steps)
-    setup = Setup(Z, problem.max_margin, loss, layers0, spec.method, seed=spec.seed)
+    rule = "paper" if spec.method == "gd" and spec.gd_step is None else "constant"
+    setup = Setup(Z, problem.max_margin, loss, layers0, spec.method, step_rule=rule, seed=spec.seed)
     u_bar = problem.max_margin.u_bar if problem.max_margin is not None else None
     assumptions = setup.check()
     return RunOutcome(spec, traj, assumptions, check_claims(traj, setup, u_bar, ids, assumptions=assumptions))

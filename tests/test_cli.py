@@ -392,18 +392,18 @@ def _with_verdict(monkeypatch, status: Status) -> None:
 
 def test_violated_claim_exits_1(capsys, monkeypatch, planted_npz):
     _with_verdict(monkeypatch, Status.VIOLATED)
-    rc, out, err = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "exp", "--method", "gd",
+    rc, out, err = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "exp", "--method", "gd", "--step", 0.1,
                         "--steps", 20, "--json")
     assert rc == 1 and err == ""
     doc = json.loads(out)
     assert doc["claims"][0]["status"] == "violated" and doc["claims"][0]["value"] == "inf"
-    rc, out, _ = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "exp", "--method", "gd", "--steps", 20)
+    rc, out, _ = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "exp", "--method", "gd", "--step", 0.1, "--steps", 20)
     assert rc == 1 and "violated" in out
 
 
 def test_inconclusive_is_not_a_violation(capsys, monkeypatch, planted_npz):
     _with_verdict(monkeypatch, Status.INCONCLUSIVE)
-    rc, _, _ = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "exp", "--method", "gd", "--steps", 20)
+    rc, _, _ = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "exp", "--method", "gd", "--step", 0.1, "--steps", 20)
     assert rc == 0
 
 

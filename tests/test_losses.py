@@ -199,4 +199,4 @@ def test_get_loss_rejects_unknown_names(bad):
 
 def test_get_loss_known_names():
     assert get_loss("exp") is EXP and get_loss("logistic") is LOGISTIC
-    assert set(LOSSES) == {"exp", "logistic"}
+    assert set(LOSSES) == {"exp", "logistic", "poly"}  # poly: the polynomial-tail control only
