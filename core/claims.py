@@ -300,7 +300,10 @@ def smoothed_margin_monotone(run: RunRecord) -> Verdict:
     elif name == "logistic":
         # ℓ^{-1}(y) = −log(expm1(y)); for tiny y, log expm1(y) = log y + y/2 + O(y²) (no underflow).
         y = np.exp(np.minimum(log_nR, 700.0))
-        inv = np.where(log_nR < -18, -(log_nR + y / 2), -np.log(np.expm1(y)))
+        tiny = log_nR < -18
+        inv = np.empty_like(log_nR)
+        inv[tiny] = -(log_nR[tiny] + y[tiny] / 2)
+        inv[~tiny] = -np.log(np.expm1(y[~tiny]))
     else:
         return Verdict(cid, Status.NOT_APPLICABLE, None, None, f"ℓ^-1 not implemented for the {name} loss")
     rho = np.exp(np.log(np.where(tm.stack("frob") > 0, tm.stack("frob"), np.nan)).sum(axis=1))

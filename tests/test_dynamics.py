@@ -413,3 +413,16 @@ def test_gradient_descent_stops_cleanly_when_it_diverges():
     assert traj.stop_reason.startswith("diverged")
     assert traj.grad_evals < 200
     assert all(np.all(np.isfinite(W)) for cp in traj.checkpoints for W in cp.layers)
+
+
+def test_gradient_flow_stops_at_a_critical_point_on_non_separable_data():
+    # XOR data: the flow approaches a critical point, where the normalised direction ∇R/‖∇R‖ is
+    # undefined. The run must stop there with a reason, never produce NaN states.
+    from core.problem import Problem
+
+    X = np.array([[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]]) / 2
+    p = Problem.from_arrays(X, np.array([1.0, 1.0, -1.0, -1.0]), require_separable=False)
+    layers0 = init_layers("gaussian", 2, [2], 0, mean_z=p.Z.mean(axis=0))
+    traj = gradient_flow(p.Z, EXP, layers0, s_max=20.0)
+    assert traj.stop_reason.startswith("approaching a critical point")
+    assert all(np.all(np.isfinite(W)) for cp in traj.checkpoints for W in cp.layers)
