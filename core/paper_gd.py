@@ -425,49 +425,22 @@ def _renamed(name: str, run) -> Verdict:
     return dataclasses.replace(v, claim=f"gd.{name}", reason=f"{v.reason}; {_progress(run)}")
 
 
-def gd_risk_to_zero(run) -> Verdict:
-    return _renamed("risk_to_zero", run)
+def _gd_version(name: str):
+    """The gf predicate ``name`` of core.claims, judged on a GD run and renamed gd.<name>."""
+
+    def predicate(run) -> Verdict:
+        return _renamed(name, run)
+
+    predicate.__name__ = f"gd_{name}"
+    return predicate
 
 
-def gd_norms_diverge(run) -> Verdict:
-    return _renamed("norms_diverge", run)
-
-
-def gd_rank_one(run) -> Verdict:
-    return _renamed("rank_one", run)
-
-
-def gd_adjacent_alignment(run) -> Verdict:
-    return _renamed("adjacent_alignment", run)
-
-
-def gd_product_alignment(run) -> Verdict:
-    return _renamed("product_alignment", run)
-
-
-def gd_max_margin_v1(run) -> Verdict:
-    return _renamed("max_margin_v1", run)
-
-
-def gd_max_margin_product(run) -> Verdict:
-    return _renamed("max_margin_product", run)
-
-
-def gd_margin_corollary(run) -> Verdict:
-    return _renamed("margin_corollary", run)
-
+LIMIT_NAMES = ("risk_to_zero", "norms_diverge", "rank_one", "adjacent_alignment", "product_alignment", "max_margin_v1", "max_margin_product", "margin_corollary")
 
 PREDICATES = {
     "gd.descent": gd_descent,
     "gd.error_budget": gd_error_budget,
     "gd.smoothness": gd_smoothness,
     "gd.leaves_ball": gd_leaves_ball,
-    "gd.risk_to_zero": gd_risk_to_zero,
-    "gd.norms_diverge": gd_norms_diverge,
-    "gd.rank_one": gd_rank_one,
-    "gd.adjacent_alignment": gd_adjacent_alignment,
-    "gd.product_alignment": gd_product_alignment,
-    "gd.max_margin_v1": gd_max_margin_v1,
-    "gd.max_margin_product": gd_max_margin_product,
-    "gd.margin_corollary": gd_margin_corollary,
+    **{f"gd.{name}": _gd_version(name) for name in LIMIT_NAMES},
 }

@@ -74,22 +74,7 @@ class Recorder:
         for cid in [c for c in CLAIMS if c in self.tallies] + [c for c in self.tallies if c not in CLAIMS]:
             t = self.tallies[cid]
             claim = CLAIMS.get(cid)
-            if claim is not None and claim.kind == "conjecture":
-                conjectures.append({
-                    "id": cid,
-                    "status": "counterexample found" if t.counts[Status.VIOLATED] else "supported" if t.counts[Status.HOLDS] else "open",
-                    "examples": t.examples,
-                    "holds": t.counts[Status.HOLDS],
-                    "violated": t.counts[Status.VIOLATED],
-                    "inconclusive": t.counts[Status.INCONCLUSIVE],
-                    "not_applicable": t.counts[Status.NOT_APPLICABLE],
-                    "worst": t.worst,
-                    "violations": t.violations,
-                    "statement": claim.statement,
-                    "source": claim.source,
-                })
-                continue
-            claims.append({
+            entry = {
                 "id": cid,
                 "status": t.status,
                 "examples": t.examples,
@@ -103,7 +88,13 @@ class Recorder:
                 "statement": claim.statement if claim else "",
                 "source": claim.source if claim else "",
                 "kind": claim.kind if claim else "",
-            })
+            }
+            if claim is not None and claim.kind == "conjecture":
+                # Evidence, not a pass/fail gate.
+                entry["status"] = "counterexample found" if t.counts[Status.VIOLATED] else "supported" if t.counts[Status.HOLDS] else "open"
+                conjectures.append(entry)
+            else:
+                claims.append(entry)
         return {"claims": claims, "conjectures": conjectures, "controls": self.controls, "assumption_patterns": dict(self.patterns.most_common())}
 
     def write(self, path: Path) -> None:
