@@ -235,17 +235,25 @@ def _log_rounding(lr: np.ndarray, radius: np.ndarray, L: int, dmax: int, n: int)
     return 16 * EPS * (L * dmax * radius**L + np.abs(lr) + math.log(n) + 1.0)
 
 
+def _steps_or_verdict(run, cid: str, threshold: float) -> tuple[dict | None, Verdict | None]:
+    """The per-step log of a paper-rule run, or the verdict to return when there is none to judge."""
+    ps = _per_step(run)
+    if ps is None:
+        return None, _no_log(cid)
+    if len(ps["eta"]) == 0:
+        return None, Verdict(cid, Status.INCONCLUSIVE, None, threshold, f"no GD step was taken ({run.trajectory.stop_reason})")
+    return ps, None
+
+
 def gd_descent(run) -> Verdict:
     """gd.descent: R(t+1) − R(t) ≤ −(η_t/2)‖∇R(W(t))‖² at every step, compared in the log domain:
     log R(t+1) ≤ log R(t) + log1p(−x_t), x_t = (η_t/2)‖∇R(W(t))‖²/R(t)."""
     cid = "gd.descent"
-    ps = _per_step(run)
-    if ps is None:
-        return _no_log(cid)
+    ps, missing = _steps_or_verdict(run, cid, 0.0)
+    if missing is not None:
+        return missing
     eta, lr, lg2, rad = ps["eta"], ps["log_risk"], ps["log_grad_sq"], ps["radius"]
     N = len(eta)
-    if N == 0:
-        return Verdict(cid, Status.INCONCLUSIVE, None, 0.0, f"no GD step was taken ({run.trajectory.stop_reason})")
     x = 0.5 * eta * np.exp(lg2[:N] - lr[:N])
     with np.errstate(invalid="ignore", divide="ignore"):
         bound = np.where(x < 1, lr[:N] + np.log1p(-np.minimum(x, 1.0)), -np.inf)  # x ≥ 1: the bound asks R(t+1) ≤ 0
@@ -269,13 +277,11 @@ def gd_descent(run) -> Verdict:
 def gd_error_budget(run) -> Verdict:
     """gd.error_budget: Σ_t η_t ‖∇R(W(t))‖² ≤ 2 R(W(0)) over every recorded step (value: the ratio)."""
     cid = "gd.error_budget"
-    ps = _per_step(run)
-    if ps is None:
-        return _no_log(cid)
+    ps, missing = _steps_or_verdict(run, cid, 1.0)
+    if missing is not None:
+        return missing
     eta, lr, lg2, rad = ps["eta"], ps["log_risk"], ps["log_grad_sq"], ps["radius"]
     N = len(eta)
-    if N == 0:
-        return Verdict(cid, Status.INCONCLUSIVE, None, 1.0, f"no GD step was taken ({run.trajectory.stop_reason})")
     with np.errstate(divide="ignore"):
         logs = np.log(eta) + lg2[:N] - (math.log(2.0) + lr[0])  # log of each term / (2 R(0))
     top = float(np.max(logs))
