@@ -314,7 +314,7 @@ def smoothed_margin_monotone(run: RunRecord) -> Verdict:
     # Stored states carry the integrator's relative error ~rtol; the margin and ρ are degree-L
     # functions of θ, so q's relative error is ≲ 2L·rtol: 10x that absorbs it.
     tol = 20 * len(run.trajectory.final) * run.rtol
-    drops = q[1:] < q[:-1] * (1 - tol) - tol * 1e-300
+    drops = q[1:] < q[:-1] * (1 - tol)
     worst = float(np.min(q[1:] / q[:-1] - 1)) if len(q) > 1 else 0.0
     if drops.any():
         j = int(np.nonzero(drops)[0][0])

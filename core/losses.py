@@ -96,7 +96,7 @@ class PolyTail(Loss):
     """
 
     def __init__(self) -> None:
-        super().__init__("poly", 3.0 - 2.0 * 0.0, True, None, None)
+        super().__init__("poly", 3.0, True, None, None)  # ℓ(0) = 3; no A3.x constants: the control uses gradient flow only
 
     def _split(self, m, bk):
         m = bk.asarray(m)

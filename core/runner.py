@@ -43,7 +43,6 @@ class RunSpec:
     method: str = "gf"
     gd_step: float | None = None  # None: the paper's step rule (Assumption 3.5); else a constant step
     gd_steps: int = 2000
-    init_scale: float = 1.0
 
     def hidden_widths(self, d: int) -> tuple[int, ...]:
         if self.depth < 1:
@@ -77,7 +76,7 @@ def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = Non
         raise ProblemError(f"unknown method {spec.method!r}: choose gf or gd")
     loss = get_loss(spec.loss)
     Z = problem.Z
-    layers0 = init_layers(spec.init, problem.d, spec.hidden_widths(problem.d), spec.seed, scale=spec.init_scale, mean_z=Z.mean(axis=0))
+    layers0 = init_layers(spec.init, problem.d, spec.hidden_widths(problem.d), spec.seed, mean_z=Z.mean(axis=0))
     if spec.method == "gf":
         target = LATE_FACTOR * math.sqrt(max(1.0, lemma2_D(layers0)))
         traj = gradient_flow(Z, loss, layers0, target_layer_norm=target)
