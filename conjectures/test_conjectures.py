@@ -5,13 +5,13 @@ replay command) but never fail the suite; the test fails only if no example coul
 conjecture at all (everything inconclusive or not applicable), since then it has no evidence.
 """
 
-from hypothesis import given
+from hypothesis import given, settings
 
 from cases import run_cases
 from core.verdicts import Status
 
 
-def _collect(check_case, cases, cid):
+def _collect(check_case, cases, cid, budget=None):
     seen = []
 
     @given(case=cases)
@@ -19,7 +19,7 @@ def _collect(check_case, cases, cid):
         verdicts, _ = check_case(*case, (cid,))
         seen.extend(v.status for v in verdicts)
 
-    example()
+    (budget(example) if budget is not None else example)()
     assert {Status.HOLDS, Status.VIOLATED} & set(seen), f"{cid}: no example could judge it ({sorted(s.value for s in set(seen))})"
 
 
@@ -30,3 +30,11 @@ def test_max_margin_with_degenerate_support_vectors(check_case):
 
 def test_smoothed_margin_monotone(check_case):
     _collect(check_case, run_cases(method="gf"), "conj.smoothed_margin_monotone")
+
+
+def test_gd_exp_max_margin(check_case):
+    # Outside A3.x (ℓ' unbounded): GD with a constant step 0.1 from a small start, 20,000 steps
+    # (about 1-2 s each, so a fifteenth of the profile's budget); support vectors only, as in
+    # test_gd_limits.py (GD does not reach the support-vector phase past non-support points).
+    cases = run_cases(method="gd", generic=True, max_depth=3, loss="exp", gd_step=0.1, gd_steps=20_000, init_scale=0.1, max_others=0)
+    _collect(check_case, cases, "conj.gd_exp_max_margin", settings(max_examples=max(4, settings.default.max_examples // 15)))

@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the L-1 hidden widths, comma separated (default: d each)",
     )
     ck.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="initialisation seed (default: 0)")
+    ck.add_argument("--init-scale", type=_positive_float, default=1.0, metavar="C",
+                    help="initialisation scale (Gaussian entries N(0, C²/fan-in); balanced layers of norm C; default: 1)")
     ck.add_argument("--method", choices=METHODS, default="gf", help="gradient flow (default) or gradient descent")
     ck.add_argument("--step", type=_positive_float, default=None, metavar="ETA",
                     help="gd only: constant step size (default: the paper's step rule, Assumption 3.5, which needs the logistic loss)")
@@ -202,6 +204,7 @@ def check_dict(problem: Problem, outcome: RunOutcome, widths: tuple[int, ...]) -
             "loss": spec.loss,
             "init": spec.init,
             "seed": spec.seed,
+            "init_scale": spec.init_scale,
             "stop_reason": traj.stop_reason,
             "grad_evals": int(traj.grad_evals),
             "wall_time": float(traj.wall_time),
@@ -344,7 +347,7 @@ def _spec(args: argparse.Namespace) -> RunSpec:
     if args.steps is not None:
         extra["gd_steps"] = args.steps
     return RunSpec(
-        depth=args.depth, loss=args.loss, init=args.init, seed=args.seed,
+        depth=args.depth, loss=args.loss, init=args.init, seed=args.seed, init_scale=args.init_scale,
         widths=args.widths, method=args.method, **extra,
     )
 

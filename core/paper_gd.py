@@ -424,10 +424,33 @@ def _progress(run) -> str:
     return f"GD run reached step {int(tm.times[-1])} ({run.trajectory.stop_reason}): log R = {lr:.4g}, min_k ‖W_k‖_F = {F:.4g}{extra}"
 
 
+# A limit claim is judged on the late phase only: from the first checkpoint with n·R(W(t)) < ℓ(0),
+# where every margin is positive (the paper's late phase), to the end (so a run that falls back
+# out of it is still seen). Before it, a GD run can sit near the saddle at 0 for thousands of
+# steps (W_1 = 0 starts, depth 3), where gaps and norms mean nothing yet.
+MIN_LATE_CHECKPOINTS = 8
+
+
+def late_phase(run):
+    """The run record from its first late-phase checkpoint on, or None if fewer than
+    MIN_LATE_CHECKPOINTS checkpoints remain."""
+    tm = run.metrics
+    n = run.setup.Z.shape[0]
+    inside = np.nonzero(tm.stack("log_risk") + math.log(n) < math.log(run.setup.loss.ell_at_zero))[0]
+    if len(inside) == 0 or len(tm.times) - inside[0] < MIN_LATE_CHECKPOINTS:
+        return None
+    i = int(inside[0])
+    sub = dataclasses.replace(tm, times=tm.times[i:], snaps=tm.snaps[i:], drift=tm.drift[i:])
+    return dataclasses.replace(run, metrics=sub)
+
+
 def _renamed(name: str, run) -> Verdict:
     from . import claims  # claims imports this module: import late
 
-    v = getattr(claims, name)(run)
+    late = late_phase(run)
+    if late is None:
+        return Verdict(f"gd.{name}", Status.INCONCLUSIVE, None, None, f"fewer than {MIN_LATE_CHECKPOINTS} checkpoints in the late phase (n·R < ℓ(0)); {_progress(run)}")
+    v = getattr(claims, name)(late)
     return dataclasses.replace(v, claim=f"gd.{name}", reason=f"{v.reason}; {_progress(run)}")
 
 

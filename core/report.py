@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,19 +48,42 @@ class ClaimTally:
 
 @dataclass
 class Recorder:
-    """Collects verdicts from the conjecture tests, one call per example."""
+    """Collects verdicts from the conjecture tests, one call per example.
+
+    ``patterns`` counts examples per assumption pattern; ``edge_cases`` counts, per edge-case kind
+    (issue 3: collinear data, depth 8, ...), the examples that reached it and their verdicts over
+    every claim judged (so a kind whose runs were only inconclusive shows as such).
+    """
 
     tallies: dict[str, ClaimTally] = field(default_factory=dict)
     patterns: Counter = field(default_factory=Counter)
     controls: list[dict] = field(default_factory=list)
+    edge_cases: dict[str, Counter] = field(default_factory=dict)
 
     def record_control(self, cid: str, *, expected: str, observed: str, flagged: bool) -> None:
         """A negative control: what the harness must report, what it reported, and whether it did."""
         self.controls.append({"id": cid, "status": "flagged" if flagged else "missed", "expected": expected, "observed": observed})
 
-    def record(self, verdicts: list[Verdict], *, seed: int, init_seed: int, replay: str, assumptions: dict[str, tuple[bool, str]] | None = None) -> None:
+    def record(
+        self,
+        verdicts: list[Verdict],
+        *,
+        seed: int,
+        init_seed: int,
+        replay: str,
+        assumptions: dict[str, tuple[bool, str]] | None = None,
+        case: str = "planted",
+        edge_cases: Iterable[str] = (),
+    ) -> None:
+        """One example: its verdicts, the problem's label (``case``) and seed, the init seed, the
+        replay command (for violations), the assumptions on its set-up and the edge-case kinds it
+        reaches (each counted once)."""
         if assumptions is not None:
             self.patterns[" ".join(f"{a}{'+' if ok else '-'}" for a, (ok, _) in sorted(assumptions.items()))] += 1
+        for kind in dict.fromkeys(edge_cases):
+            tally = self.edge_cases.setdefault(kind, Counter())
+            tally["examples"] += 1
+            tally.update(v.status.value for v in verdicts)
         for v in verdicts:
             t = self.tallies.setdefault(v.claim, ClaimTally(v.claim))
             t.counts[v.status] += 1
@@ -67,7 +91,7 @@ class Recorder:
                 pick = min if v.claim in CLAIMS and CLAIMS[v.claim].worse == "min" else max
                 t.worst = v.value if t.worst is None else pick(t.worst, v.value)
             if v.status == Status.VIOLATED:
-                t.violations.append({"seed": seed, "init_seed": init_seed, "replay": replay, "reason": v.reason})
+                t.violations.append({"case": case, "seed": seed, "init_seed": init_seed, "replay": replay, "reason": v.reason})
 
     def as_json(self) -> dict:
         claims, conjectures = [], []
@@ -95,7 +119,17 @@ class Recorder:
                 conjectures.append(entry)
             else:
                 claims.append(entry)
-        return {"claims": claims, "conjectures": conjectures, "controls": self.controls, "assumption_patterns": dict(self.patterns.most_common())}
+        edge_cases = {
+            kind: {"examples": c["examples"], **{status.value: c[status.value] for status in (Status.HOLDS, Status.VIOLATED, Status.INCONCLUSIVE, Status.NOT_APPLICABLE)}}
+            for kind, c in self.edge_cases.items()
+        }
+        return {
+            "claims": claims,
+            "conjectures": conjectures,
+            "controls": self.controls,
+            "assumption_patterns": dict(self.patterns.most_common()),
+            "edge_cases": edge_cases,
+        }
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +168,14 @@ class Recorder:
             console.print(controls)
         for c in data["claims"] + data["conjectures"]:
             for v in c["violations"]:
-                console.print(f"[red]{c['id']} violated[/] (problem seed {v['seed']}, init seed {v['init_seed']}): {v['reason']}\n  replay: [bold]{v['replay']}[/]")
+                console.print(f"[red]{c['id']} violated[/] (problem {v['case']}, seed {v['seed']}, init seed {v['init_seed']}): {v['reason']}\n  replay: [bold]{v['replay']}[/]")
+        if data["edge_cases"]:
+            edges = Table(title="edge cases reached (examples, and their verdicts over every claim judged)")
+            for col in ("edge case", "examples", "holds", "violated", "inconclusive", "n/a"):
+                edges.add_column(col, justify="left" if col == "edge case" else "right")
+            for kind, c in data["edge_cases"].items():
+                edges.add_row(kind, str(c["examples"]), str(c["holds"]), f"[bold red]{c['violated']}[/]" if c["violated"] else "0", str(c["inconclusive"]), str(c["not_applicable"]))
+            console.print(edges)
         if data["assumption_patterns"]:
             console.print("examples per assumption pattern (+ holds, - fails): " + "; ".join(f"{p}: {n}" for p, n in data["assumption_patterns"].items()))
             console.print("assumptions: " + "; ".join(f"{a} = {text}" for a, text in ASSUMPTIONS.items()))

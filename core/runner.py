@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .assumptions import Setup
-from .claims import check_claims
+from .claims import SUPPORT_PHASE_GROWTH, check_claims, support_phase_norm
 from .dynamics import Trajectory, gradient_descent, gradient_flow
 from .errors import ProblemError
 from .losses import get_loss
@@ -33,12 +33,14 @@ LATE_FACTOR = 100.0
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What to run: depth L, hidden widths (L−1 ints; default d each), loss, init, init seed, method."""
+    """What to run: depth L, hidden widths (L−1 ints; default d each), loss, init, init seed and
+    scale (see core.network.init_layers), method and, for GD, the step and the number of steps."""
 
     depth: int
     loss: str = "exp"
     init: str = "gaussian"
     seed: int = 0
+    init_scale: float = 1.0
     widths: tuple[int, ...] | None = None
     method: str = "gf"
     gd_step: float | None = None  # None: the paper's step rule (Assumption 3.5); else a constant step
@@ -54,6 +56,8 @@ class RunSpec:
 
     def cli_args(self) -> list[str]:
         args = ["--depth", str(self.depth), "--loss", self.loss, "--init", self.init, "--seed", str(self.seed), "--method", self.method]
+        if self.init_scale != 1.0:
+            args += ["--init-scale", repr(self.init_scale)]
         if self.widths is not None and len(self.widths):
             args += ["--widths", ",".join(map(str, self.widths))]
         if self.method == "gd":
@@ -76,9 +80,9 @@ def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = Non
         raise ProblemError(f"unknown method {spec.method!r}: choose gf or gd")
     loss = get_loss(spec.loss)
     Z = problem.Z
-    layers0 = init_layers(spec.init, problem.d, spec.hidden_widths(problem.d), spec.seed, mean_z=Z.mean(axis=0))
+    layers0 = init_layers(spec.init, problem.d, spec.hidden_widths(problem.d), spec.seed, scale=spec.init_scale, mean_z=Z.mean(axis=0))
     if spec.method == "gf":
-        target = LATE_FACTOR * math.sqrt(max(1.0, lemma2_D(layers0)))
+        target = max(LATE_FACTOR * math.sqrt(max(1.0, lemma2_D(layers0))), _support_dominance_norm(problem, spec.depth))
         traj = gradient_flow(Z, loss, layers0, target_layer_norm=target)
     elif spec.gd_step is None:
         traj = paper_step_gd(Z, loss, layers0, steps=spec.gd_steps)
@@ -89,6 +93,15 @@ def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = Non
     u_bar = problem.max_margin.u_bar if problem.max_margin is not None else None
     assumptions = setup.check()
     return RunOutcome(spec, traj, assumptions, check_claims(traj, setup, u_bar, ids, assumptions=assumptions))
+
+
+def _support_dominance_norm(problem: Problem, depth: int) -> float:
+    """The layer norm at which the max-margin claims can be judged: SUPPORT_PHASE_GROWTH times
+    the mean layer norm F̄ where the support vectors start to carry the gradient (F̄^L = ‖w_prod‖
+    once the layers align; see core.claims.support_phase). 0 when there is no such phase to wait
+    for (not separable, or every point a support vector)."""
+    start = support_phase_norm(problem.Z, problem.max_margin)
+    return 0.0 if start == 0.0 else SUPPORT_PHASE_GROWTH * start ** (1.0 / depth)
 
 
 def save_case(problem: Problem, directory: Path, name: str) -> Path:

@@ -339,16 +339,16 @@ def planted_cases(**kwargs) -> SearchStrategy[Problem]:
     return planted_problems(**kwargs).map(planted_case)
 
 
-def generic_planted_problems(*, d: int | SearchStrategy[int] | None = None) -> SearchStrategy[PlantedProblem]:
+def generic_planted_problems(*, d: int | SearchStrategy[int] | None = None, max_others: int = 8) -> SearchStrategy[PlantedProblem]:
     """Planted problems in the 'almost all data' position of the max-margin theorems: exactly d
     linearly independent support vectors spanning R^d (Assumption 2.7), so the dual coefficients
-    are unique and all > 0. (planted_problems may put more than d points on the margin, a
-    measure-zero configuration the theorems exclude.)"""
+    are unique and all > 0, and 0..max_others non-support points. (planted_problems may put more
+    than d points on the margin, a measure-zero configuration the theorems exclude.)"""
 
     @st.composite
     def build(draw):
         dd = draw(_as_strategy(d) if d is not None else st.integers(min_value=1, max_value=6))
-        n = dd + draw(st.integers(min_value=0, max_value=8))
+        n = dd + draw(st.integers(min_value=0, max_value=max_others))
         return planted_problem(draw(seeds()), n=n, d=dd, gamma=draw(gammas()), n_sv=dd, sv_rank=dd)
 
     return build()

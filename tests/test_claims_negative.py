@@ -38,7 +38,10 @@ def layers0(problem):
 
 @pytest.fixture(scope="module")
 def good(problem, layers0):
-    return gradient_flow(problem.Z, EXP, layers0, target_layer_norm=300.0)
+    # Far into the late phase: the max-margin claims are judged only past ‖w_prod‖ ≈ 104 here
+    # (where the support vectors carry the gradient, F̄ ≈ 5), and a direction broken halfway
+    # must leave the judge a late window long enough to see its gap stop decaying.
+    return gradient_flow(problem.Z, EXP, layers0, target_layer_norm=3000.0)
 
 
 def verdicts(traj, problem, layers0, loss=EXP):
@@ -232,3 +235,12 @@ def test_product_turned_to_minus_u_bar_is_flagged(good, problem, layers0):
     vs = verdicts(broken(good, flip), problem, layers0)
     assert vs["gf.max_margin_v1"].status == Status.HOLDS
     assert vs["gf.max_margin_product"].status == Status.VIOLATED
+
+
+def test_max_margin_claims_wait_for_the_support_vectors(problem, layers0):
+    # A run stopped before the support vectors carry the gradient (‖w_prod‖ < (ln n + 7)/Δ) has
+    # not reached the phase where the max-margin claims can be judged.
+    short = gradient_flow(problem.Z, EXP, layers0, s_max=1.2)  # ‖w_prod‖ ≈ 50
+    vs = verdicts(short, problem, layers0)
+    for cid in ("gf.max_margin_v1", "gf.max_margin_product", "gf.margin_corollary"):
+        assert vs[cid].status == Status.INCONCLUSIVE and "support vectors" in vs[cid].reason, vs[cid]

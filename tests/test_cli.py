@@ -264,6 +264,7 @@ BAD_OPTIONS = {
     "step_zero": ["check", "{data}", "--depth", "2", "--loss", "exp", "--method", "gd", "--step", "0"],
     "step_nan": ["check", "{data}", "--depth", "2", "--loss", "exp", "--method", "gd", "--step", "nan"],
     "step_inf": ["check", "{data}", "--depth", "2", "--loss", "exp", "--method", "gd", "--step", "inf"],
+    "init_scale_zero": ["check", "{data}", "--depth", "2", "--loss", "exp", "--init-scale", "0"],
     "steps_zero": ["check", "{data}", "--depth", "2", "--loss", "exp", "--method", "gd", "--steps", "0"],
     "step_with_gf": ["check", "{data}", "--depth", "2", "--loss", "exp", "--step", "0.1"],
     "unknown_flag": ["check", "{data}", "--depth", "2", "--loss", "exp", "--bogus"],
@@ -363,6 +364,16 @@ def test_check_gd(capsys, planted_npz):
     assert identity["status"] in STATUSES
     run = doc["run"]
     assert (run["method"], run["widths"], run["seed"], run["grad_evals"]) == ("gd", [4], 3, 100)
+
+
+def test_init_scale_is_used_and_replayed(capsys, planted_npz):
+    args = ("check", planted_npz, "--depth", 2, "--loss", "exp", "--method", "gd", "--step", 0.1, "--steps", 20)
+    small = json.loads(call(capsys, *args, "--init-scale", 0.01, "--json")[1])
+    default = json.loads(call(capsys, *args, "--json")[1])
+    assert small["run"]["init_scale"] == 0.01 and default["run"]["init_scale"] == 1.0
+    assert small["claims"] != default["claims"]  # a different start gives different measurements
+    rc, out, _ = call(capsys, *args, "--init-scale", 0.01)
+    assert "--init-scale 0.01" in out  # the replay command carries it
 
 
 def test_check_human_output(capsys, planted_npz):

@@ -236,3 +236,62 @@ def test_limit_claims_are_renamed_and_inconclusive_on_a_short_run(paper_run):
         # The paper's step is tiny: 2000 steps are far from the late phase.
         assert v.status in (Status.INCONCLUSIVE, Status.NOT_APPLICABLE), v
         assert "GD run reached step" in v.reason and "min_k ‖W_k‖_F" in v.reason
+
+
+# A run long enough to reach the late phase (n·R < ℓ(0)) and judge the limit claims: depth 2,
+# init scale 0.1 (the balancedness constant D is then small), 30,000 steps of the paper's rule.
+LATE_STEPS = 30_000
+
+
+@pytest.fixture(scope="module")
+def late_run():
+    problem = planted_case(planted_problem(4, n=2, d=2, gamma=0.4, n_sv=2, sv_rank=2))
+    L0 = init_layers("gaussian", 2, [2], 4, scale=0.1, mean_z=problem.Z.mean(axis=0))
+    return problem, _run(problem, paper_step_gd(problem.Z, LOGISTIC, L0, steps=LATE_STEPS), L0)
+
+
+def _broken(problem, run, change):
+    """The run with ``change(layers, t / LATE_STEPS)`` applied to its checkpoints from step LATE_STEPS/2 on."""
+    traj = run.trajectory
+    cps = [dataclasses.replace(cp, layers=change(cp.layers, cp.time / LATE_STEPS)) if cp.time >= LATE_STEPS / 2 else cp for cp in traj.checkpoints]
+    bad = dataclasses.replace(traj, checkpoints=cps)
+    return RunRecord(bad, trajectory_metrics(bad, problem.max_margin.u_bar), run.setup)
+
+
+LIMIT_IDS = [f"gd.{n}" for n in ("risk_to_zero", "norms_diverge", "rank_one", "adjacent_alignment", "product_alignment", "max_margin_v1", "max_margin_product", "margin_corollary")]
+
+
+def test_limit_claims_hold_on_a_late_phase_run(late_run):
+    problem, run = late_run
+    for cid in LIMIT_IDS:
+        v = PREDICATES[cid](run)
+        assert v.status == Status.HOLDS, v
+
+
+def test_limit_claims_flag_a_product_turned_away(late_run):
+    problem, run = late_run
+    # Flip the output layer: w_prod → −w_prod, so the product points to −ū and every margin flips.
+    bad = _broken(problem, run, lambda layers, frac: (layers[0], -layers[1]))
+    for cid in ("gd.risk_to_zero", "gd.max_margin_product", "gd.margin_corollary"):
+        assert PREDICATES[cid](bad).status == Status.VIOLATED, cid
+
+
+def test_limit_claims_flag_a_layer_that_turns_rank_two(late_run):
+    problem, run = late_run
+
+    def spoil(layers, frac):  # a second singular value that grows to half the first
+        W1 = layers[0].copy()
+        U, s, Vt = np.linalg.svd(W1)
+        return (W1 + 0.5 * frac * s[0] * np.outer(U[:, 1], Vt[1]), layers[1])
+
+    bad = _broken(problem, run, spoil)
+    assert PREDICATES["gd.rank_one"](bad).status == Status.VIOLATED
+
+
+def test_limit_claims_inconclusive_before_the_late_phase(problem):
+    # W_1 = 0 at depth 3 sits near the saddle at 0: after 2000 steps n·R is still ℓ(0).
+    L0 = _layers0(problem, 3, kind="w1zero")
+    run = _run(problem, paper_step_gd(problem.Z, LOGISTIC, L0, steps=STEPS), L0)
+    for cid in LIMIT_IDS:
+        v = PREDICATES[cid](run)
+        assert v.status == Status.INCONCLUSIVE and "late phase" in v.reason, v
