@@ -1,29 +1,39 @@
 """Numeric backends: the small interface that losses, network, dynamics and metrics are written against.
 
 Arrays are numpy arrays in every backend: float64 arrays for :class:`Float64`, object
-arrays of ``mpmath.mpf`` for the arbitrary-precision backend (a later issue), so the
+arrays of ``mpmath.mpf`` for the arbitrary-precision :class:`Mpmath` backend, so the
 arithmetic operators, ``@``, slicing and reductions are numpy's in both. Only the
-elementwise transcendental functions, the SVD and the unit roundoff differ; formulas
-call them through a backend object and never through ``np.exp`` directly.
+elementwise functions (exp, log, log1p, sqrt), the norms, the SVD and the unit roundoff
+differ; formulas call them through a backend object and never through ``np.exp``,
+``math.log`` or ``np.linalg.norm`` directly (a float64 constant such as math.log(n) in an
+mpmath formula would cap it at float64's 16 digits).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Protocol
 
+import mpmath
 import numpy as np
+
+from .errors import ProblemError
 
 
 class Backend(Protocol):
-    """What a numeric backend provides. ``a`` is an ndarray (float64 or object)."""
+    """What a numeric backend provides. ``a`` is an ndarray (float64 or object) or a scalar of the
+    backend's type; elementwise functions return an array for an array and a scalar for a scalar."""
 
     name: str
     eps: float  # unit roundoff: the relative error of one rounded operation
 
     def asarray(self, a) -> np.ndarray: ...
-    def exp(self, a: np.ndarray) -> np.ndarray: ...
-    def log(self, a: np.ndarray) -> np.ndarray: ...
-    def log1p(self, a: np.ndarray) -> np.ndarray: ...
+    def exp(self, a): ...
+    def log(self, a): ...  # also of a Python number (a constant such as log n), rounded once
+    def log1p(self, a): ...
+    def sqrt(self, a): ...
+    def norm(self, a: np.ndarray, ord: int | None = None): ...  # None: 2-norm / Frobenius; 2: spectral
     def svd(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
     def to_float(self, a) -> np.ndarray: ...
 
@@ -37,14 +47,26 @@ class Float64:
     def asarray(self, a) -> np.ndarray:
         return np.asarray(a, dtype=np.float64)
 
-    def exp(self, a: np.ndarray) -> np.ndarray:
+    def exp(self, a):
         return np.exp(a)
 
-    def log(self, a: np.ndarray) -> np.ndarray:
-        return np.log(a)
+    def log(self, a):
+        """Elementwise log; of a Python number (a constant such as log n) through math.log, the
+        bits the float64 formulas have always used: numpy's vectorised log differs from libm's by
+        an ulp on some inputs (measured: 111 of the integers 1..2e6 on an AVX-512 machine)."""
+        return math.log(a) if type(a) in (int, float) else np.log(a)
 
-    def log1p(self, a: np.ndarray) -> np.ndarray:
+    def log1p(self, a):
         return np.log1p(a)
+
+    def sqrt(self, a):
+        """Elementwise square root (IEEE: correctly rounded, the same bits as math.sqrt)."""
+        return np.sqrt(a)
+
+    def norm(self, a: np.ndarray, ord: int | None = None) -> np.float64:
+        """``np.linalg.norm(a, ord)``: ord None the 2-norm of a vector or the Frobenius norm of a
+        matrix, ord 2 the spectral norm of a matrix."""
+        return np.linalg.norm(a, ord)
 
     def svd(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Full SVD ``a = U diag(s) Vt`` with s descending (LAPACK gesdd)."""
@@ -55,6 +77,124 @@ class Float64:
 
 
 FLOAT64 = Float64()
+
+# Fewer digits than float64 would make the "high-precision" backend the less precise one.
+MIN_DIGITS = 16
+# Bits kept beyond what the requested digits and the largest magnitude need (rounding in
+# reductions over n points and in the SVD's iterations).
+GUARD_BITS = 32
+
+
+class Mpmath:
+    """Arbitrary precision through mpmath (with gmpy2 when installed), in a private context.
+
+    ``digits``: the relative precision wanted in every result. The context starts at
+    digits·log2(10) + GUARD_BITS bits; :meth:`ensure_headroom` raises it so that quantities of
+    size up to ``magnitude`` keep ``digits`` significant digits in their differences (margins of
+    size 1e20 need 20 more digits for O(1) gaps between them to carry ``digits`` digits).
+    The context is private: nothing here touches mpmath's global mp.prec.
+    """
+
+    def __init__(self, digits: int) -> None:
+        integral = isinstance(digits, numbers.Integral) or (isinstance(digits, float) and digits.is_integer())
+        if isinstance(digits, bool) or not integral or digits < MIN_DIGITS:
+            raise ProblemError(f"precision must be an integer number of digits ≥ {MIN_DIGITS}, got {digits!r}")
+        self.digits = int(digits)
+        self.ctx = mpmath.MPContext()
+        self.ctx.prec = math.ceil(self.digits * math.log2(10)) + GUARD_BITS
+        self._exp = np.frompyfunc(self.ctx.exp, 1, 1)
+        self._log = np.frompyfunc(self.ctx.log, 1, 1)
+        self._log1p = np.frompyfunc(self.ctx.log1p, 1, 1)
+        self._sqrt = np.frompyfunc(self.ctx.sqrt, 1, 1)
+        self._mpf = np.frompyfunc(self.ctx.mpf, 1, 1)
+        self._float = np.frompyfunc(float, 1, 1)
+
+    @property
+    def name(self) -> str:
+        return f"mpmath-{self.digits}"
+
+    @property
+    def prec(self) -> int:
+        """Working precision in bits (mantissa)."""
+        return int(self.ctx.prec)
+
+    @property
+    def eps(self) -> float:
+        """Unit roundoff 2^-prec (a float: representable for every precision below 1074 bits)."""
+        return math.ldexp(1.0, -self.prec)
+
+    def ensure_headroom(self, magnitude: float) -> int:
+        """Raise (never lower) the precision so that values up to ``magnitude`` keep ``digits``
+        digits in their differences; returns the precision in bits."""
+        extra = max(0, math.ceil(math.log2(max(float(magnitude), 1.0))))
+        need = math.ceil(self.digits * math.log2(10)) + GUARD_BITS + extra
+        if need > self.ctx.prec:
+            self.ctx.prec = need
+        return self.prec
+
+    def asarray(self, a) -> np.ndarray:
+        """An object array of this context's mpf (float64 entries convert exactly)."""
+        a = np.asarray(a, dtype=object)
+        return self._mpf(a).astype(object) if a.ndim else np.asarray(self.ctx.mpf(a.item()), dtype=object)
+
+    # The elementwise functions are numpy ufuncs over the context's functions: an object array
+    # for an array, a bare mpf for a scalar (a Python number included: log(n) at this precision).
+    def exp(self, a):
+        return self._exp(a)
+
+    def log(self, a):
+        return self._log(a)
+
+    def log1p(self, a):
+        return self._log1p(a)
+
+    def sqrt(self, a):
+        return self._sqrt(a)
+
+    def norm(self, a: np.ndarray, ord: int | None = None):
+        """An mpf: ord None the 2-norm of a vector or the Frobenius norm of a matrix (a dot product
+        with one final rounding, ``fdot``), ord 2 the spectral norm of a matrix (largest singular value)."""
+        a = np.asarray(a, dtype=object)
+        if ord is None or (ord == 2 and a.ndim == 1):
+            v = a.ravel().tolist()
+            return self.ctx.sqrt(self.ctx.fdot(v, v))
+        if ord == 2 and a.ndim == 2:
+            return max(self.ctx.svd_r(self.ctx.matrix(self.asarray(a).tolist()), compute_uv=False))
+        raise ValueError(f"norm: ord must be None or 2 (vectors and matrices), got {ord!r} for a {a.ndim}-D array")
+
+    def svd(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Thin SVD ``a = U diag(s) Vt`` (mpmath's svd_r at this precision), s descending."""
+        a = self.asarray(a)
+        r, c = a.shape
+        U, S, V = self.ctx.svd_r(self.ctx.matrix(a.tolist()), full_matrices=False)
+        k = min(r, c)
+        s = np.array([S[i] for i in range(k)], dtype=object)
+        Un = np.array([[U[i, j] for j in range(k)] for i in range(r)], dtype=object).reshape(r, k)
+        Vn = np.array([[V[i, j] for j in range(c)] for i in range(k)], dtype=object).reshape(k, c)
+        order = sorted(range(k), key=lambda i: -s[i])
+        return Un[:, order], s[order], Vn[order, :]
+
+    def to_float(self, a) -> np.ndarray:
+        """float64 values (nearest; beyond the float64 range ±inf or 0, by design: no warning)."""
+        a = np.asarray(a, dtype=object)
+        with np.errstate(over="ignore", under="ignore"):  # mpf → float sets the FPU overflow flag
+            return np.asarray(self._float(a), dtype=np.float64) if a.ndim else np.float64(float(a.item()))
+
+
+def mpmath_backend(digits: int) -> Mpmath:
+    """A fresh :class:`Mpmath` backend (its own context) with ``digits`` significant digits."""
+    return Mpmath(digits)
+
+
+def backend_named(name: str) -> Backend:
+    """The backend a :class:`core.dynamics.Trajectory` names: "float64" or "mpmath-<digits>"
+    (a fresh context at its starting precision)."""
+    if name == FLOAT64.name:
+        return FLOAT64
+    prefix, _, digits = name.partition("-")
+    if prefix == "mpmath" and digits.isdigit():
+        return Mpmath(int(digits))
+    raise ProblemError(f"unknown backend {name!r}: expected 'float64' or 'mpmath-<digits>'")
 
 
 def logsumexp(bk: Backend, a: np.ndarray) -> object:

@@ -22,6 +22,8 @@ import numpy as np
 
 from . import paper_gd
 from .assumptions import Setup
+from .backends import Backend, backend_named
+from .certify import Certificate, certify_alignment_bound, certify_rank_bound
 from .data_lemmas import alpha, alpha_verdict, sign_lemma_search, sign_lemma_verdict
 from .metrics import TrajectoryMetrics, balancedness, trajectory_metrics
 from .risk import risk_gradients
@@ -352,6 +354,16 @@ def balancedness_invariant(run: RunRecord) -> Verdict:
     return Verdict(cid, Status.HOLDS, worst, tol, f"max drift of Δ_k relative to ‖W‖²: {worst:.3g} over {drift.shape[0]} checkpoints")
 
 
+def _with_certificate(v: Verdict, cert: Certificate, where: str) -> Verdict:
+    """``v`` with the ball-arithmetic check of its inequality at one checkpoint attached."""
+    return dataclasses.replace(v, certificate=cert.status, reason=f"{v.reason}; ball arithmetic ({cert.prec} bits) at {where}: {cert.status}, slack in [{cert.lower:.3g}, {cert.upper:.3g}]")
+
+
+def _worst_checkpoint(excess: np.ndarray) -> int:
+    """The checkpoint where a bound is closest to failing (largest excess over layers)."""
+    return int(np.argmax(np.max(np.where(np.isfinite(excess), excess, -np.inf), axis=1))) if excess.size else len(excess) - 1
+
+
 def lemma2_rank_bound(run: RunRecord) -> Verdict:
     cid = "gf.lemma2_rank_bound"
     off, F = run.metrics.stack("off_rank"), run.metrics.stack("frob")
@@ -363,8 +375,12 @@ def lemma2_rank_bound(run: RunRecord) -> Verdict:
     value = float((off - D).max())
     if excess.max() > 0:
         t, k = np.unravel_index(int(np.argmax(excess)), excess.shape)
-        return Verdict(cid, Status.VIOLATED, value, D, f"‖W_{k+1}‖_F² − ‖W_{k+1}‖_2² = {off[t, k]:.6g} > D = {D:.6g} at t={run.metrics.times[t]:.4g}")
-    return Verdict(cid, Status.HOLDS, value, D, f"max_k,t (‖W_k‖_F² − ‖W_k‖_2²) − D = {value:.3g} ≤ 0 (D = {D:.6g})")
+        v = Verdict(cid, Status.VIOLATED, value, D, f"‖W_{k+1}‖_F² − ‖W_{k+1}‖_2² = {off[t, k]:.6g} > D = {D:.6g} at t={run.metrics.times[t]:.4g}")
+    else:
+        v = Verdict(cid, Status.HOLDS, value, D, f"max_k,t (‖W_k‖_F² − ‖W_k‖_2²) − D = {value:.3g} ≤ 0 (D = {D:.6g})")
+    i = _worst_checkpoint(off - D)
+    cps = run.trajectory.checkpoints
+    return _with_certificate(v, certify_rank_bound(cps[i].layers, cps[0].layers), f"t={cps[i].time:.4g}")
 
 
 def lemma2_alignment_bound(run: RunRecord) -> Verdict:
@@ -385,8 +401,12 @@ def lemma2_alignment_bound(run: RunRecord) -> Verdict:
     value = float(np.max(np.where(defined, sin2 - bound, -np.inf)))
     if excess.max() > 0:
         t, k = np.unravel_index(int(np.argmax(excess)), excess.shape)
-        return Verdict(cid, Status.VIOLATED, value, 0.0, f"1 − <v_{k+2},u_{k+1}>² = {sin2[t, k]:.4g} > bound {bound[t, k]:.4g} at t={tm.times[t]:.4g}")
-    return Verdict(cid, Status.HOLDS, value, 0.0, f"max over k,t of (1 − <v_(k+1),u_k>²) − bound = {value:.3g} ≤ 0")
+        v = Verdict(cid, Status.VIOLATED, value, 0.0, f"1 − <v_{k+2},u_{k+1}>² = {sin2[t, k]:.4g} > bound {bound[t, k]:.4g} at t={tm.times[t]:.4g}")
+    else:
+        v = Verdict(cid, Status.HOLDS, value, 0.0, f"max over k,t of (1 − <v_(k+1),u_k>²) − bound = {value:.3g} ≤ 0")
+    i = _worst_checkpoint(np.where(defined, sin2 - bound, -np.inf))
+    cps = run.trajectory.checkpoints
+    return _with_certificate(v, certify_alignment_bound(cps[i].layers, cps[0].layers), f"t={cps[i].time:.4g}")
 
 
 # ---------------------------------------------------------------- conjectures beyond the paper
@@ -554,14 +574,22 @@ def check_claims(
     u_bar: np.ndarray | None = None,
     ids: Iterable[str] | None = None,
     assumptions: dict[str, tuple[bool, str]] | None = None,
+    bk: Backend | None = None,
 ) -> list[Verdict]:
     """Verdicts of the claims ``ids`` (default: all registered for the trajectory's method) on one run.
 
-    ``assumptions``: ``setup.check()``, if the caller already has it.
+    ``assumptions``: ``setup.check()``, if the caller already has it. ``bk``: the arithmetic of
+    the metrics (default: the trajectory's own backend); each verdict records it.
     """
     ids = list(ids) if ids is not None else [c.id for c in CLAIMS.values() if trajectory.method in c.methods]
     assumptions = assumptions if assumptions is not None else setup.check()
-    run = RunRecord(trajectory, trajectory_metrics(trajectory, u_bar), setup)
+    bk = bk if bk is not None else backend_named(trajectory.backend)
+    run = RunRecord(trajectory, trajectory_metrics(trajectory, u_bar, bk), setup)
+    return [dataclasses.replace(v, backend=bk.name) for v in _judge_all(run, ids, assumptions)]
+
+
+def _judge_all(run: RunRecord, ids: list[str], assumptions: dict[str, tuple[bool, str]]) -> list[Verdict]:
+    trajectory = run.trajectory
     out = []
     for cid in ids:
         claim = CLAIMS[cid]

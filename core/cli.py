@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from core.backends import MIN_DIGITS
 from core.errors import ProblemError
 from core.losses import LOSSES
 from core.maxmargin import MaxMargin
@@ -118,6 +119,13 @@ def _non_negative_int(text: str) -> int:
     return v
 
 
+def _digits(text: str) -> int:
+    v = _positive_int(text)
+    if v < MIN_DIGITS:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_DIGITS} digits (float64 has ~16), got {v}")
+    return v
+
+
 def _positive_float(text: str) -> float:
     try:
         v = float(text)
@@ -170,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="gd only: constant step size (default: the paper's step rule, Assumption 3.5, which needs the logistic loss)")
     ck.add_argument("--steps", type=_positive_int, default=None, metavar="N",
                     help=f"gd only: number of steps (default: {RunSpec.gd_steps})")
+    ck.add_argument("--precision", type=_digits, default=None, metavar="DIGITS",
+                    help="gf only: run on the mpmath backend with DIGITS significant digits (≥ 16)")
+    ck.add_argument("--late-phase", action="store_true",
+                    help="gf only: run float64 to its floor, then continue in mpmath (50 digits, or --precision)")
     ck.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     return parser
 
@@ -208,6 +220,9 @@ def check_dict(problem: Problem, outcome: RunOutcome, widths: tuple[int, ...]) -
             "stop_reason": traj.stop_reason,
             "grad_evals": int(traj.grad_evals),
             "wall_time": float(traj.wall_time),
+            "backend": traj.backend,
+            "precision": spec.precision,
+            "late_phase": {k: v for k, v in traj.settings["late_phase"].items() if k in ("switched_at_s", "because", "from", "to", "precision_bits", "steps_accepted")} if "late_phase" in traj.settings else None,
         },
     }
 
@@ -295,6 +310,7 @@ def _render_check(con: Console, path: str, problem: Problem, outcome: RunOutcome
     ct.add_column("status", no_wrap=True)
     ct.add_column("value", justify="right", no_wrap=True)
     ct.add_column("threshold", justify="right", no_wrap=True)
+    ct.add_column("backend", no_wrap=True)
     ct.add_column("reason")
     counts: dict[str, int] = {}
     for v in outcome.verdicts:
@@ -305,11 +321,13 @@ def _render_check(con: Console, path: str, problem: Problem, outcome: RunOutcome
             Text(d["status"], style=STATUS_STYLE.get(d["status"], "")),
             Text(_num(d["value"])),
             Text(_num(d["threshold"])),
+            Text(d["backend"] + "".join(f"\n{d[k]}" for k in ("confirmation", "certificate") if k in d)),
             Text(d["reason"]),
         )
     con.print(ct)
 
     con.print(Text(f"stop reason: {traj.stop_reason}"))
+    con.print(Text(f"backend: {traj.backend}" + (f" (switched from float64 at s = {traj.settings['late_phase']['switched_at_s']:.4g})" if "late_phase" in traj.settings else "")))
     con.print(Text(f"gradient evaluations: {traj.grad_evals}   wall time: {traj.wall_time:.3f} s   seed: {spec.seed}"))
     summary = Text("summary: ")
     order = [s.value for s in (Status.VIOLATED, Status.HOLDS, Status.INCONCLUSIVE, Status.NOT_APPLICABLE)]
@@ -348,7 +366,7 @@ def _spec(args: argparse.Namespace) -> RunSpec:
         extra["gd_steps"] = args.steps
     return RunSpec(
         depth=args.depth, loss=args.loss, init=args.init, seed=args.seed, init_scale=args.init_scale,
-        widths=args.widths, method=args.method, **extra,
+        widths=args.widths, precision=args.precision, late_phase=args.late_phase, method=args.method, **extra,
     )
 
 

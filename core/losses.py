@@ -3,7 +3,9 @@
 Only ``log ℓ(m)`` and ``log(−ℓ'(m))`` are ever formed, so nothing overflows or
 underflows when margins reach 1e6 and more: the risk enters as
 ``log R = logsumexp(log ℓ(m_i)) − log n`` (R is a MEAN over the n points) and the
-gradient as softmax-like weights (see :func:`risk_and_weights`).
+gradient as softmax-like weights (see :func:`risk_and_weights`). Margins are arrays of the
+backend ``bk`` (float64 or mpf objects); constants such as log 2 and log n are formed by
+``bk.log`` so that they carry the backend's precision.
 """
 
 from __future__ import annotations
@@ -112,14 +114,14 @@ class PolyTail(Loss):
 
     def log_neg_dell(self, m, bk=FLOAT64):
         m, tail = self._split(m, bk)
-        out = m * 0 + math.log(2.0)
-        out[tail] = math.log(2.0) - 3 * bk.log(m[tail])
+        out = m * 0 + bk.log(2.0)
+        out[tail] = bk.log(2.0) - 3 * bk.log(m[tail])
         return out
 
     def log_ddell(self, m, bk=FLOAT64):
         m, tail = self._split(m, bk)
         out = m * 0 - np.inf  # ℓ'' = 0 on the linear piece
-        out[tail] = math.log(6.0) - 4 * bk.log(m[tail])
+        out[tail] = bk.log(6.0) - 4 * bk.log(m[tail])
         return out
 
 
@@ -140,7 +142,7 @@ def get_loss(name: str) -> Loss:
 
 
 def risk_and_weights(loss: Loss, margins: np.ndarray, bk: Backend = FLOAT64) -> tuple[object, np.ndarray]:
-    """(log R, q) for margins m (n,), where R = (1/n) Σ ℓ(m_i) and q_i = −ℓ'(m_i) / Σ_j ℓ(m_j).
+    """(log R, q) for margins m (n,) of backend ``bk``, where R = (1/n) Σ ℓ(m_i) and q_i = −ℓ'(m_i) / Σ_j ℓ(m_j).
 
     Then ∇_w log R = −Σ_i q_i z_i and ∇_w R = R ∇_w log R. For the exp loss q is
     softmax(−m); every q_i is formed as exp(log(−ℓ'_i) − logsumexp(log ℓ)), never as a ratio
@@ -149,4 +151,4 @@ def risk_and_weights(loss: Loss, margins: np.ndarray, bk: Backend = FLOAT64) -> 
     log_ell = loss.log_ell(margins, bk)
     lse = logsumexp(bk, log_ell)
     q = bk.exp(loss.log_neg_dell(margins, bk) - lse)
-    return lse - math.log(len(margins)), q
+    return lse - bk.log(len(margins)), q

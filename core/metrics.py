@@ -7,6 +7,12 @@ left/right singular vectors of W_k (signs arbitrary, so alignments use |·|); F_
 - 1 − σ_k/F_k = (Σ_{j>1} σ_j²) / (F_k (F_k + σ_k)), from the singular values (never F − σ);
 - 1 − |⟨a, b⟩| = ½‖a − sign(⟨a,b⟩) b‖² for unit vectors (never 1 − cos);
 - angles as 2·atan2(‖â − b̂‖, ‖â + b̂‖) (arccos loses everything below 1e-8).
+
+Every metric is computed in the backend ``bk`` (float64, or mpf object arrays for
+:class:`core.backends.Mpmath`) and only the final scalars are converted to float: a gap of 1e-40
+is a float64 number, but it only exists if the vectors and singular values it is formed from
+carry more than 16 digits. A backend coarser than the layers it is given is an error, never a
+silent conversion to float64.
 """
 
 from __future__ import annotations
@@ -16,42 +22,78 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends import FLOAT64, Backend
+from .backends import FLOAT64, Backend, Float64, backend_named
+from .errors import ProblemError
 from .losses import Loss
 from .network import Layers
 from .risk import evaluate
 
 
-def angle_between(a: np.ndarray, b: np.ndarray) -> float:
-    """Angle in radians between vectors a and b, accurate for tiny angles; π if either is 0.
+def _to_float(bk: Backend, x) -> float:
+    """A backend scalar as a Python float (nearest; beyond the float64 range ±inf or 0)."""
+    return float(bk.to_float(x))
 
-    Each vector is first divided by its largest entry, so norms neither overflow nor underflow.
+
+def _in_backend(bk: Backend, layers: Layers) -> Layers:
+    """``layers`` as arrays of ``bk`` (float64 entries convert exactly into mpf; float64 arrays are
+    returned as they are). Object arrays (mpf) with the float64 backend are refused: they would be
+    rounded to 16 digits without notice."""
+    if isinstance(bk, Float64) and any(np.asarray(W).dtype == object for W in layers):
+        raise ProblemError("these layers are high-precision (object) arrays: pass their backend, float64 would round them")
+    return tuple(bk.asarray(W) for W in layers)
+
+
+def _gap(a: np.ndarray, b: np.ndarray):
+    """1 − |⟨a, b⟩| = ½‖a − sign(⟨a,b⟩)·b‖² for unit a, b, as a backend scalar."""
+    diff = a - b if a @ b >= 0 else a + b
+    return 0.5 * (diff @ diff)
+
+
+def _as_unit(bk: Backend, v: np.ndarray) -> np.ndarray:
+    """``v`` divided by its norm unless it is unit to within the rounding of that norm.
+
+    (d + 2)·eps bounds the rounding of a computed ‖v‖ (d products, d − 1 additions, a square root),
+    so below it dividing cannot make v more unit (and a float64-normalised ū is used bit for bit
+    as given); above it, e.g. a float64 ū (unit to ~1e-16) at 50 digits, ½‖a − ū‖² would carry
+    ‖ū‖ − 1 as an additive error, so v is renormalised at the working precision.
     """
-    a, b = np.asarray(a, float), np.asarray(b, float)
+    n = bk.norm(v)
+    return v if abs(n - 1) <= (v.size + 2) * bk.eps else v / n
+
+
+def angle_between(a: np.ndarray, b: np.ndarray, bk: Backend = FLOAT64) -> float:
+    """Angle in radians between vectors a and b (shape (d,)), accurate for tiny angles; π if either is 0.
+
+    Each vector is first divided by its largest entry, so norms neither overflow nor underflow;
+    the norms are formed in ``bk``, only the two norms entering atan2 are rounded to float
+    (relative error eps each, so the angle keeps float64's relative accuracy however small).
+    """
+    a, b = bk.asarray(a), bk.asarray(b)
     ma, mb = np.max(np.abs(a)), np.max(np.abs(b))
     if ma == 0 or mb == 0:
         return math.pi
     a, b = a / ma, b / mb
-    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
-    return 2.0 * math.atan2(float(np.linalg.norm(a - b)), float(np.linalg.norm(a + b)))
+    a, b = a / bk.norm(a), b / bk.norm(b)
+    return 2.0 * math.atan2(_to_float(bk, bk.norm(a - b)), _to_float(bk, bk.norm(a + b)))
 
 
 def unsigned_gap(a: np.ndarray, b: np.ndarray) -> float:
-    """1 − |⟨a, b⟩| for unit vectors a, b, as ½‖a − sign·b‖² (exact to rounding when tiny)."""
-    s = 1.0 if float(a @ b) >= 0 else -1.0
-    diff = a - s * b
-    return 0.5 * float(diff @ diff)
+    """1 − |⟨a, b⟩| for unit vectors a, b (shape (d,), float64 or mpf arrays), as ½‖a − sign·b‖²
+    formed in the arrays' own precision (exact to rounding when tiny), returned as a float."""
+    return float(_gap(a, b))
 
 
 def balancedness(layers: Layers) -> list[np.ndarray]:
-    """Δ_k = W_{k+1}^T W_{k+1} − W_k W_k^T for k = 1..L−1, each of shape (d_k, d_k)."""
+    """Δ_k = W_{k+1}^T W_{k+1} − W_k W_k^T for k = 1..L−1, each of shape (d_k, d_k), in the layers' own type."""
     return [layers[k + 1].T @ layers[k + 1] - layers[k] @ layers[k].T for k in range(len(layers) - 1)]
 
 
-def lemma2_D(layers0: Layers) -> float:
-    """Lemma 2's constant D = max_k ‖W_k(0)‖_F² − ‖W_L(0)‖_F² + Σ_{k<L} ‖W_k(0)W_k(0)^T − W_{k+1}(0)^T W_{k+1}(0)‖_2."""
-    F2 = [float(np.sum(W * W)) for W in layers0]
-    return max(F2) - F2[-1] + sum(float(np.linalg.norm(Dk, 2)) for Dk in balancedness(layers0))
+def lemma2_D(layers0: Layers, bk: Backend = FLOAT64) -> float:
+    """Lemma 2's constant D = max_k ‖W_k(0)‖_F² − ‖W_L(0)‖_F² + Σ_{k<L} ‖W_k(0)W_k(0)^T − W_{k+1}(0)^T W_{k+1}(0)‖_2,
+    formed in ``bk`` (an exactly balanced start gives D = 0 to the working precision)."""
+    layers0 = _in_backend(bk, layers0)
+    F2 = [np.sum(W * W) for W in layers0]
+    return _to_float(bk, max(F2) - F2[-1] + sum(bk.norm(Dk, 2) for Dk in balancedness(layers0)))
 
 
 @dataclass(frozen=True)
@@ -88,47 +130,57 @@ class Snapshot:
 
 
 def snapshot(Z: np.ndarray, loss: Loss, layers: Layers, u_bar: np.ndarray | None = None, bk: Backend = FLOAT64) -> Snapshot:
-    """All per-iterate metrics of ``layers`` on data Z (n, d) under ``loss``."""
+    """All per-iterate metrics of ``layers`` on data Z (n, d) under ``loss``, with ū (d,) if given.
+
+    Everything is formed in ``bk`` (float64 layers convert exactly into an mpmath backend; object
+    layers need one) and rounded to float at the end, so the gaps keep the backend's resolution
+    (1e-40 at 50 digits). ``u``/``v`` are the singular vectors rounded to float64.
+    """
+    layers = _in_backend(bk, layers)
     ev = evaluate(Z, loss, layers, bk)
     L = len(layers)
-    frob, sigma, off, gap = (np.zeros(L) for _ in range(4))
-    us, vs = [], []
-    for k, W in enumerate(layers):
+    frob, sigma, off, gap = [], [], [], []  # backend scalars, layer by layer
+    us, vs = [], []  # top singular vectors in bk, None for a zero layer
+    for W in layers:
         U, s, Vt = bk.svd(W)
-        s = bk.to_float(s)
-        frob[k] = math.sqrt(float(np.sum(s * s)))
-        sigma[k] = s[0]
-        off[k] = float(np.sum(s[1:] ** 2))
-        gap[k] = off[k] / (frob[k] * (frob[k] + sigma[k])) if frob[k] > 0 else 0.0  # A = 0: ‖A‖_2 = ‖A‖_F
-        us.append(bk.to_float(U[:, 0]) if s[0] > 0 else None)
-        vs.append(bk.to_float(Vt[0]) if s[0] > 0 else None)
-    adj = np.array([unsigned_gap(vs[k + 1], us[k]) if us[k] is not None and vs[k + 1] is not None else np.nan for k in range(L - 1)])
-    w = bk.to_float(ev.w_prod)
-    m = bk.to_float(ev.margins)
-    rho = float(np.prod(frob))
-    w_norm = float(np.linalg.norm(w))
+        F = bk.sqrt(np.sum(s * s))
+        frob.append(F)
+        sigma.append(s[0])
+        off.append(np.sum(s[1:] ** 2))
+        gap.append(off[-1] / (F * (F + s[0])) if F > 0 else 0.0)  # A = 0: ‖A‖_2 = ‖A‖_F
+        us.append(U[:, 0] if s[0] > 0 else None)
+        vs.append(Vt[0] if s[0] > 0 else None)
+    adj = [_gap(vs[k + 1], us[k]) if us[k] is not None and vs[k + 1] is not None else np.nan for k in range(L - 1)]
+    w, m = ev.w_prod, ev.margins
+    rho = np.prod(np.array(frob))
+    w_norm = bk.norm(w)
     if rho > 0 and w_norm > 0 and vs[0] is not None:
         # 1 − |⟨w, v_1⟩|/ρ = (1 − ‖w‖/ρ) + (‖w‖/ρ)(1 − |⟨ŵ, v_1⟩|); the first term is a difference of
-        # two computed norms, accurate to a few eps (it is ≥ 0 since ‖w‖ ≤ ∏‖W_k‖_2 ≤ ρ).
+        # two computed norms, accurate to a few units of bk.eps (it is ≥ 0 since ‖w‖ ≤ ∏‖W_k‖_2 ≤ ρ).
         r = w_norm / rho
-        prod_gap = (1.0 - r) + r * unsigned_gap(w / w_norm, vs[0])
+        prod_gap = (1 - r) + r * _gap(w / w_norm, vs[0])
     else:
         prod_gap = np.nan
+    ub = _as_unit(bk, bk.asarray(u_bar)) if u_bar is not None else None
+
+    def floats(xs) -> np.ndarray:
+        return bk.to_float(np.array(xs, dtype=object)).astype(float)
+
     return Snapshot(
-        log_risk=float(ev.log_risk),
-        frob=frob,
-        sigma=sigma,
-        off_rank=off,
-        rank_gap=gap,
-        adj_gap=adj,
-        prod_gap=float(prod_gap),
-        w_norm=w_norm,
-        min_margin=float(m.min() / rho) if rho > 0 else np.nan,
-        max_abs_margin=float(np.abs(m).max()),
-        angle_ubar=angle_between(w, u_bar) if u_bar is not None else np.nan,
-        v1_gap_ubar=unsigned_gap(vs[0], u_bar) if u_bar is not None and vs[0] is not None else np.nan,
-        u=us,
-        v=vs,
+        log_risk=_to_float(bk, ev.log_risk),
+        frob=floats(frob),
+        sigma=floats(sigma),
+        off_rank=floats(off),
+        rank_gap=floats(gap),
+        adj_gap=floats(adj),
+        prod_gap=_to_float(bk, prod_gap),
+        w_norm=_to_float(bk, w_norm),
+        min_margin=_to_float(bk, m.min() / rho) if rho > 0 else np.nan,
+        max_abs_margin=_to_float(bk, np.abs(m).max()),
+        angle_ubar=angle_between(w, u_bar, bk) if u_bar is not None else np.nan,  # normalises by itself
+        v1_gap_ubar=_to_float(bk, _gap(vs[0], ub)) if ub is not None and vs[0] is not None else np.nan,
+        u=[None if x is None else bk.to_float(x) for x in us],
+        v=[None if x is None else bk.to_float(x) for x in vs],
     )
 
 
@@ -151,21 +203,36 @@ class TrajectoryMetrics:
         return np.array([getattr(s, field) for s in self.snaps], dtype=float)
 
 
-def trajectory_metrics(trajectory, u_bar: np.ndarray | None = None, bk: Backend = FLOAT64) -> TrajectoryMetrics:
-    """Compute :class:`TrajectoryMetrics` for a :class:`core.dynamics.Trajectory`."""
+def _trajectory_backend(trajectory, bk: Backend | None) -> Backend:
+    """The backend to measure ``trajectory`` in: the one it names, or ``bk`` if at least as precise."""
+    named = backend_named(trajectory.backend)
+    if bk is None:
+        return named
+    if bk.eps > named.eps:
+        raise ProblemError(f"the run was computed with {trajectory.backend}: metrics with {bk.name} would round its layers")
+    return bk
+
+
+def trajectory_metrics(trajectory, u_bar: np.ndarray | None = None, bk: Backend | None = None) -> TrajectoryMetrics:
+    """Compute :class:`TrajectoryMetrics` for a :class:`core.dynamics.Trajectory`, with ū (d,) if given.
+
+    ``bk``: the backend to measure in; by default the one the trajectory names (``trajectory.backend``,
+    e.g. "mpmath-50" for checkpoints whose layers are mpf object arrays). A coarser one is an error.
+    """
+    bk = _trajectory_backend(trajectory, bk)
     cps = trajectory.checkpoints
-    layers0 = cps[0].layers
+    layers0 = _in_backend(bk, cps[0].layers)
     delta0 = balancedness(layers0)
     snaps, drift = [], []
     for cp in cps:
-        snaps.append(snapshot(trajectory.Z, trajectory.loss, cp.layers, u_bar, bk))
-        scale = max(float(np.sum(W * W)) for W in cp.layers) or 1.0
-        drift.append([float(np.linalg.norm(Dk - D0)) / scale for Dk, D0 in zip(balancedness(cp.layers), delta0)])
-    spec0 = np.array([float(np.linalg.norm(W, 2)) ** 2 for W in layers0])
+        layers = _in_backend(bk, cp.layers)
+        snaps.append(snapshot(trajectory.Z, trajectory.loss, layers, u_bar, bk))
+        scale = max(np.sum(W * W) for W in layers) or 1.0
+        drift.append([_to_float(bk, bk.norm(Dk - D0) / scale) for Dk, D0 in zip(balancedness(layers), delta0)])
     return TrajectoryMetrics(
         times=np.array([cp.time for cp in cps]),
         snaps=snaps,
-        D=lemma2_D(layers0),
-        spec0_sq=spec0,
+        D=lemma2_D(layers0, bk),
+        spec0_sq=np.array([_to_float(bk, bk.norm(W, 2)) ** 2 for W in layers0]),
         drift=np.array(drift).reshape(len(cps), len(layers0) - 1),
     )

@@ -37,6 +37,7 @@ import time
 import numpy as np
 from scipy.optimize import minimize
 
+from .certify import certify_descent
 from .dynamics import Checkpoint, Trajectory, _check_layers
 from .errors import ProblemError
 from .losses import Loss
@@ -268,10 +269,18 @@ def gd_descent(run) -> Verdict:
     worst = float(np.max(excess))
     if np.any(excess > tol):
         j = int(np.argmax(excess - tol))
-        return Verdict(cid, Status.VIOLATED, worst, 0.0,
-                       f"step t={j}: log R(t+1) = {lr[j+1]:.12g} > log(R(t) − (η/2)‖∇R‖²) = {bound[j]:.12g} (η_t = {eta[j]:.4g}, rounding tolerance {tol[j]:.2g})")
-    slack = float(np.min(bound - lr[1:]))
-    return Verdict(cid, Status.HOLDS, worst, 0.0, f"descent inequality holds at all {N} steps (smallest slack in log R {slack:.3g}, rounding tolerance ≤ {float(np.max(tol)):.2g})")
+        v = Verdict(cid, Status.VIOLATED, worst, 0.0,
+                    f"step t={j}: log R(t+1) = {lr[j+1]:.12g} > log(R(t) − (η/2)‖∇R‖²) = {bound[j]:.12g} (η_t = {eta[j]:.4g}, rounding tolerance {tol[j]:.2g})")
+    else:
+        slack = float(np.min(bound - lr[1:]))
+        v = Verdict(cid, Status.HOLDS, worst, 0.0, f"descent inequality holds at all {N} steps (smallest slack in log R {slack:.3g}, rounding tolerance ≤ {float(np.max(tol)):.2g})")
+    # Ball arithmetic on the recorded step (a checkpoint keeps W(t), W(t+1), η_t) closest to failing.
+    recorded = [cp for cp in run.trajectory.checkpoints if cp.next_layers is not None and int(cp.time) < N]
+    if not recorded:
+        return v
+    cp = max(recorded, key=lambda c: excess[int(c.time)])
+    cert = certify_descent(run.trajectory.Z, run.trajectory.loss, cp.layers, cp.next_layers, cp.step_size)
+    return dataclasses.replace(v, certificate=cert.status, reason=f"{v.reason}; ball arithmetic ({cert.prec} bits) at step {int(cp.time)}: {cert.status}, slack in [{cert.lower:.3g}, {cert.upper:.3g}]")
 
 
 def gd_error_budget(run) -> Verdict:

@@ -29,6 +29,11 @@ class ClaimTally:
     counts: Counter = field(default_factory=Counter)
     worst: float | None = None
     violations: list[dict] = field(default_factory=list)
+    # Per verdict: the arithmetic that produced it, the high-precision second look at float64
+    # violations ("confirmed at N digits" / "float64 artefact") and ball-arithmetic certificates.
+    backends: Counter = field(default_factory=Counter)
+    confirmations: Counter = field(default_factory=Counter)
+    certificates: Counter = field(default_factory=Counter)
 
     @property
     def examples(self) -> int:
@@ -87,6 +92,12 @@ class Recorder:
         for v in verdicts:
             t = self.tallies.setdefault(v.claim, ClaimTally(v.claim))
             t.counts[v.status] += 1
+            if v.status != Status.NOT_APPLICABLE:
+                t.backends[v.backend] += 1
+            if v.confirmation is not None:
+                t.confirmations[v.confirmation] += 1
+            if v.certificate is not None:
+                t.certificates[v.certificate] += 1
             if v.value is not None and math.isfinite(v.value) and v.status != Status.NOT_APPLICABLE:
                 pick = min if v.claim in CLAIMS and CLAIMS[v.claim].worse == "min" else max
                 t.worst = v.value if t.worst is None else pick(t.worst, v.value)
@@ -108,6 +119,9 @@ class Recorder:
                 "not_applicable": t.counts[Status.NOT_APPLICABLE],
                 "worst": t.worst,
                 "violations": t.violations,
+                "backends": dict(t.backends),
+                "confirmations": dict(t.confirmations),
+                "certificates": dict(t.certificates),
                 "note": t.note(),
                 "statement": claim.statement if claim else "",
                 "source": claim.source if claim else "",
@@ -137,8 +151,8 @@ class Recorder:
 
     def render(self, console: Console) -> None:
         table = Table(title="aligncheck: claims of Ji & Telgarsky (ICLR 2019)", show_lines=False)
-        for col in ("claim", "kind", "examples", "holds", "violated", "inconclusive", "n/a", "worst", "status"):
-            table.add_column(col, justify="left" if col in ("claim", "kind", "status") else "right")
+        for col in ("claim", "kind", "examples", "holds", "violated", "inconclusive", "n/a", "worst", "backend", "status"):
+            table.add_column(col, justify="left" if col in ("claim", "kind", "backend", "status") else "right")
         data = self.as_json()
         for c in data["claims"]:
             bad = c["status"] == "fail"
@@ -146,7 +160,7 @@ class Recorder:
             status = f"[bold red]FAIL[/] ({c['note']})" if bad else "[green]pass[/]"
             table.add_row(
                 f"[red]{c['id']}[/]" if bad else c["id"], c["kind"], str(c["examples"]), str(c["holds"]),
-                f"[bold red]{c['violated']}[/]" if c["violated"] else "0", str(c["inconclusive"]), str(c["not_applicable"]), worst, status,
+                f"[bold red]{c['violated']}[/]" if c["violated"] else "0", str(c["inconclusive"]), str(c["not_applicable"]), worst, _backends(c), status,
             )
         if data["claims"]:
             console.print(table)
@@ -179,3 +193,10 @@ class Recorder:
         if data["assumption_patterns"]:
             console.print("examples per assumption pattern (+ holds, - fails): " + "; ".join(f"{p}: {n}" for p, n in data["assumption_patterns"].items()))
             console.print("assumptions: " + "; ".join(f"{a} = {text}" for a, text in ASSUMPTIONS.items()))
+
+
+def _backends(entry: dict) -> str:
+    """The arithmetic behind a claim's verdicts, with second looks and certificates, e.g.
+    "float64 ×118, mpmath-50 ×2; float64 artefact ×2; certified ×120"."""
+    parts = [", ".join(f"{k} ×{n}" for k, n in d.items()) for d in (entry["backends"], entry["confirmations"], entry["certificates"]) if d]
+    return "; ".join(parts)

@@ -3,6 +3,9 @@
 R(W) = (1/n) Σ_i ℓ(⟨w_prod, z_i⟩), a MEAN over points, z_i = y_i x_i (rows of Z, shape (n, d)).
 Everything is returned in the log domain: log R, and the layer gradients of log R
 (∇R = R · ∇log R, the same direction), so the late phase neither overflows nor underflows.
+Every function takes a backend ``bk``: the layers are arrays of it (float64, or mpf object arrays
+from ``bk.asarray``; Z may stay float64, its products with mpf are formed at the mpf precision),
+and the results are of the same kind (log R a float64 or an mpf scalar).
 """
 
 from __future__ import annotations

@@ -16,8 +16,10 @@ import numpy as np
 
 from .assumptions import Setup
 from .claims import SUPPORT_PHASE_GROWTH, check_claims, support_phase_norm
+from .confirm import CONFIRM_DIGITS, confirm
 from .dynamics import Trajectory, gradient_descent, gradient_flow
 from .errors import ProblemError
+from .late_phase import continue_in_mpmath, gradient_flow_mp
 from .losses import get_loss
 from .metrics import lemma2_D
 from .network import init_layers
@@ -29,6 +31,12 @@ from .verdicts import Verdict
 # where Lemma 2 puts every rank gap below D/‖W_k‖_F² ≤ 1/LATE_FACTOR² = 1e-4, ten times below
 # the claims' GAP_THRESHOLD (or until the float64 floor stops the run first).
 LATE_FACTOR = 100.0
+# --late-phase: how much further (log-norm time s, so a factor e^5 ≈ 150 in ‖θ‖) the mpmath
+# continuation follows the flow past the float64 floor.
+LATE_PHASE_SPAN = 5.0
+# --precision: the mpmath run's budget in s (the float64 integrator's default s_max is 40; a
+# target is normally met far earlier).
+MP_S_MAX = 40.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,8 @@ class RunSpec:
     method: str = "gf"
     gd_step: float | None = None  # None: the paper's step rule (Assumption 3.5); else a constant step
     gd_steps: int = 2000
+    precision: int | None = None  # digits: run gradient flow on the mpmath backend (None: float64)
+    late_phase: bool = False  # gradient flow: float64 to its floor, then continued in mpmath
 
     def hidden_widths(self, d: int) -> tuple[int, ...]:
         if self.depth < 1:
@@ -60,6 +70,10 @@ class RunSpec:
             args += ["--init-scale", repr(self.init_scale)]
         if self.widths is not None and len(self.widths):
             args += ["--widths", ",".join(map(str, self.widths))]
+        if self.precision is not None:
+            args += ["--precision", str(self.precision)]
+        if self.late_phase:
+            args += ["--late-phase"]
         if self.method == "gd":
             args += (["--step", repr(self.gd_step)] if self.gd_step is not None else []) + ["--steps", str(self.gd_steps)]
         return args
@@ -81,9 +95,17 @@ def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = Non
     loss = get_loss(spec.loss)
     Z = problem.Z
     layers0 = init_layers(spec.init, problem.d, spec.hidden_widths(problem.d), spec.seed, scale=spec.init_scale, mean_z=Z.mean(axis=0))
+    if spec.method == "gd" and (spec.precision is not None or spec.late_phase):
+        raise ProblemError("--precision and --late-phase apply to gradient flow (--method gf); GD runs are replayed at high precision only to confirm a violation")
     if spec.method == "gf":
         target = max(LATE_FACTOR * math.sqrt(max(1.0, lemma2_D(layers0))), _support_dominance_norm(problem, spec.depth))
-        traj = gradient_flow(Z, loss, layers0, target_layer_norm=target)
+        if spec.late_phase:  # float64 as far as it goes (its floor), then high precision
+            head = gradient_flow(Z, loss, layers0, target_layer_norm=math.inf)
+            traj = continue_in_mpmath(head, digits=spec.precision or CONFIRM_DIGITS, s_span=LATE_PHASE_SPAN)
+        elif spec.precision is not None:
+            traj = gradient_flow_mp(Z, loss, layers0, digits=spec.precision, s_span=MP_S_MAX, target_layer_norm=target)
+        else:
+            traj = gradient_flow(Z, loss, layers0, target_layer_norm=target)
     elif spec.gd_step is None:
         traj = paper_step_gd(Z, loss, layers0, steps=spec.gd_steps)
     else:
@@ -92,7 +114,8 @@ def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = Non
     setup = Setup(Z, problem.max_margin, loss, layers0, spec.method, step_rule=rule, seed=spec.seed)
     u_bar = problem.max_margin.u_bar if problem.max_margin is not None else None
     assumptions = setup.check()
-    return RunOutcome(spec, traj, assumptions, check_claims(traj, setup, u_bar, ids, assumptions=assumptions))
+    verdicts = confirm(traj, setup, u_bar, check_claims(traj, setup, u_bar, ids, assumptions=assumptions), assumptions=assumptions)
+    return RunOutcome(spec, traj, assumptions, verdicts)
 
 
 def _support_dominance_norm(problem: Problem, depth: int) -> float:

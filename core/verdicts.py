@@ -24,22 +24,40 @@ class Status(str, Enum):
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one claim on one run: status, measured value, threshold and a one-line reason."""
+    """The outcome of one claim on one run: status, measured value, threshold and a one-line reason.
+
+    ``backend``: the arithmetic that produced the verdict ("float64" or "mpmath-<digits>").
+    ``confirmation``: for a verdict that float64 found violated and that was replayed at high
+    precision, "confirmed at N digits" or "float64 artefact" (then ``float64_value`` keeps the
+    float64 measurement, and status/value are the high-precision ones). ``certificate``: the
+    ball-arithmetic check of a finite-time bound, "certified", "refuted" or "uncertain".
+    """
 
     claim: str
     status: Status
     value: float | None
     threshold: float | None
     reason: str
+    backend: str = "float64"
+    confirmation: str | None = None
+    float64_value: float | None = None
+    certificate: str | None = None
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "id": self.claim,
             "status": self.status.value,
             "value": _json_float(self.value),
             "threshold": _json_float(self.threshold),
             "reason": self.reason,
+            "backend": self.backend,
         }
+        if self.confirmation is not None:
+            out["confirmation"] = self.confirmation
+            out["float64_value"] = _json_float(self.float64_value)
+        if self.certificate is not None:
+            out["certificate"] = self.certificate
+        return out
 
 
 def _json_float(x: float | None) -> float | str | None:

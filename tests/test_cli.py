@@ -264,6 +264,9 @@ BAD_OPTIONS = {
     "step_zero": ["check", "{data}", "--depth", "2", "--loss", "exp", "--method", "gd", "--step", "0"],
     "step_nan": ["check", "{data}", "--depth", "2", "--loss", "exp", "--method", "gd", "--step", "nan"],
     "step_inf": ["check", "{data}", "--depth", "2", "--loss", "exp", "--method", "gd", "--step", "inf"],
+    "precision_too_low": ["check", "{data}", "--depth", "2", "--loss", "exp", "--precision", "10"],
+    "precision_with_gd": ["check", "{data}", "--depth", "2", "--loss", "logistic", "--method", "gd", "--precision", "30"],
+    "late_phase_with_gd": ["check", "{data}", "--depth", "2", "--loss", "logistic", "--method", "gd", "--late-phase"],
     "init_scale_zero": ["check", "{data}", "--depth", "2", "--loss", "exp", "--init-scale", "0"],
     "steps_zero": ["check", "{data}", "--depth", "2", "--loss", "exp", "--method", "gd", "--steps", "0"],
     "step_with_gf": ["check", "{data}", "--depth", "2", "--loss", "exp", "--step", "0.1"],
@@ -333,7 +336,8 @@ def test_check_planted_json(capsys, planted_npz, depth, loss):
     claims = {c["id"]: c for c in doc["claims"]}
     assert [c["id"] for c in doc["claims"]] == GF_IDS  # every gf claim, once, in registry order
     for c in doc["claims"]:
-        assert set(c) == {"id", "status", "value", "threshold", "reason"}
+        assert {"id", "status", "value", "threshold", "reason", "backend"} <= set(c) <= {"id", "status", "value", "threshold", "reason", "backend", "confirmation", "float64_value", "certificate"}
+        assert c["backend"] == "float64"
         assert c["status"] in STATUSES and c["status"] != "violated", c
         assert isinstance(c["reason"], str) and c["reason"]
     assert claims["gf.rank_one"]["value"] < 1e-3
@@ -374,6 +378,21 @@ def test_init_scale_is_used_and_replayed(capsys, planted_npz):
     assert small["claims"] != default["claims"]  # a different start gives different measurements
     rc, out, _ = call(capsys, *args, "--init-scale", 0.01)
     assert "--init-scale 0.01" in out  # the replay command carries it
+
+
+def test_late_phase_and_precision(capsys, planted_npz):
+    rc, out, err = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "exp", "--late-phase", "--json")
+    assert rc == 0, err
+    doc = json.loads(out)
+    run = doc["run"]
+    assert run["backend"] == "mpmath-50" and "float64 floor" in run["late_phase"]["because"]
+    assert {c["backend"] for c in doc["claims"]} == {"mpmath-50"}
+    rc, out, _ = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "exp", "--late-phase")
+    assert "--late-phase" in out and "switched from float64" in out
+    rc, out, err = call(capsys, "check", planted_npz, "--depth", 1, "--loss", "exp", "--precision", 20, "--json")
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["run"]["backend"] == "mpmath-20" and {c["backend"] for c in doc["claims"]} == {"mpmath-20"}
 
 
 def test_check_human_output(capsys, planted_npz):

@@ -1,0 +1,144 @@
+"""Benchmarks: the cost of the engine's kernels on each numeric backend, side by side.
+
+Usage: pytest -m bench --benchmark-enable tests/bench/test_bench_backends.py
+
+(The default run deselects these through the ``-m 'not bench'`` addopts; with
+``--benchmark-disable`` each body runs once and the checks still apply.)
+
+One planted problem (n = 20 points, d = 5, γ = 0.25, support vectors spanning R^d), a seeded
+Gaussian network of depth L = 4 with hidden widths 5 (80 parameters), exp loss:
+
+- ``test_one_evaluation``: one ``core.risk.evaluate`` (log R and every layer gradient) on float64,
+  mpmath at 30 digits and mpmath at 100 digits; group "one evaluation by backend".
+- ``test_one_hessian``: one exact ``core.risk.hessian`` (80 × 80) on the same three backends.
+
+Inputs are converted to the backend once, outside the timed call (as the high-precision stepper
+does). Each mpmath benchmark records ``ratio_to_float64`` (its mean over the float64 mean of the
+same kernel, when that ran in the session) and ``median_ratio_to_float64`` in extra_info, and a
+summary line per kernel with the means, medians and ratios is written at the end of the module. Only facts that must hold are asserted
+(finite results that agree with float64), never timings.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from core.backends import Backend, Mpmath, backend_named
+from core.losses import EXP
+from core.network import Layers, flatten, init_layers
+from core.risk import evaluate, hessian
+from core.strategies import planted_problem
+
+pytestmark = pytest.mark.bench
+
+D = 5
+DEPTH = 4
+N_POINTS = 20
+GAMMA = 0.25
+PROBLEM_SEED = 1
+INIT_SEED = 7
+BACKENDS = ("float64", "mpmath-30", "mpmath-100")
+
+# Agreement with float64, relative to the largest entry: float64's own rounding, (n + d·L)·eps
+# as in tests/test_backend_mpmath.py (the mpmath results are exact to far below it).
+AGREE = (N_POINTS + D * DEPTH) * 2.0**-53
+
+# (mean, median) seconds per call, by (kernel, backend name), for the ratios and the summary.
+_TIMES: dict[tuple[str, str], tuple[float, float]] = {}
+
+
+@lru_cache(maxsize=None)
+def _problem() -> tuple[np.ndarray, Layers]:
+    P = planted_problem(PROBLEM_SEED, n=N_POINTS, d=D, gamma=GAMMA, n_sv=D + 2, sv_rank=D)
+    assert P.sv_span_full
+    Z = np.array(P.Z)
+    return Z, init_layers("gaussian", D, [D] * (DEPTH - 1), INIT_SEED, mean_z=Z.mean(axis=0))
+
+
+def _inputs(bk: Backend) -> tuple[np.ndarray, Layers]:
+    Z, layers = _problem()
+    return bk.asarray(Z), tuple(bk.asarray(W) for W in layers)
+
+
+def _blas_env() -> str:
+    keys = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    return ", ".join(f"{k}={os.environ[k]}" for k in keys if k in os.environ) or "unset"
+
+
+def _record(benchmark, kernel: str, bk: Backend) -> None:
+    """Store the mean and median, and their ratios to float64's where that ran, in _TIMES and extra_info."""
+    Z, layers = _problem()
+    benchmark.extra_info.update(
+        backend=bk.name, d=D, L=DEPTH, n=N_POINTS, n_params=int(sum(W.size for W in layers)), blas_threads_env=_blas_env()
+    )
+    if isinstance(bk, Mpmath):
+        benchmark.extra_info["precision_bits"] = bk.prec
+    if benchmark.stats is None:  # --benchmark-disable: nothing was timed
+        return
+    st = benchmark.stats.stats
+    _TIMES[(kernel, bk.name)] = (st.mean, st.median)
+    ref = _TIMES.get((kernel, "float64"))
+    if ref and bk.name != "float64":
+        benchmark.extra_info["ratio_to_float64"] = st.mean / ref[0]
+        benchmark.extra_info["median_ratio_to_float64"] = st.median / ref[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _summary(request):
+    """After the module: one line per kernel with each backend's mean and median and the ratios to
+    float64 (medians are the steadier figure on a busy machine: the means include its stalls)."""
+    yield
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None or not _TIMES:
+        return
+    lines = []
+    for kernel in ("evaluate", "hessian"):
+        ref = _TIMES.get((kernel, "float64"))
+        parts = []
+        for name in BACKENDS:
+            if (kernel, name) not in _TIMES:
+                continue
+            mean, median = _TIMES[(kernel, name)]
+            ratio = f" = {mean / ref[0]:,.0f}x / {median / ref[1]:,.0f}x float64" if ref and name != "float64" else ""
+            parts.append(f"{name} {mean * 1e3:.4g} / {median * 1e3:.4g} ms{ratio}")
+        if parts:
+            lines.append(f"one {kernel} (d={D}, L={DEPTH}, n={N_POINTS}), mean / median: " + "; ".join(parts))
+    with capture.global_and_fixture_disabled():  # the summary goes to the terminal, not to the capture
+        reporter.write_line("")
+        for line in lines:
+            reporter.write_line(line)
+
+
+# What each kernel computes, and the array that is compared with float64 (every layer gradient;
+# the Hessian itself).
+KERNELS = {"evaluate": (evaluate, lambda ev: flatten(ev.grads)), "hessian": (hessian, lambda H: H)}
+
+
+def _bench_kernel(benchmark, kernel: str, name: str) -> None:
+    fn, values = KERNELS[kernel]
+    bk = backend_named(name)  # a fresh context per benchmark
+    Z, layers = _inputs(bk)
+    out = benchmark(fn, Z, EXP, layers, bk)
+    _record(benchmark, kernel, bk)
+    got = bk.to_float(values(out)).astype(float)
+    Z64, layers64 = _problem()
+    want = values(fn(Z64, EXP, layers64))
+    assert got.shape == want.shape and np.all(np.isfinite(got))
+    assert np.max(np.abs(got - want)) <= AGREE * np.max(np.abs(want))
+
+
+@pytest.mark.benchmark(group="one evaluation by backend (d=5, L=4, n=20)")
+@pytest.mark.parametrize("name", BACKENDS)
+def test_one_evaluation(benchmark, name):
+    _bench_kernel(benchmark, "evaluate", name)
+
+
+@pytest.mark.benchmark(group="one exact Hessian by backend (d=5, L=4, n=20)")
+@pytest.mark.parametrize("name", BACKENDS)
+def test_one_hessian(benchmark, name):
+    _bench_kernel(benchmark, "hessian", name)

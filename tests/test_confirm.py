@@ -1,0 +1,93 @@
+"""A second look at violations (core.confirm): float64 artefacts disappear at high precision,
+real violations stay."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import core.metrics
+from core.assumptions import Setup
+from core.claims import check_claims
+from core.confirm import confirm, first_past_floor
+from core.dynamics import gradient_flow
+from core.losses import EXP
+from core.network import init_layers
+from core.strategies import planted_case, planted_problem
+from core.verdicts import Status
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return planted_case(planted_problem(3, n=6, d=3, gamma=0.3, n_sv=3, sv_rank=3))
+
+
+@pytest.fixture(scope="module")
+def layers0(problem):
+    return init_layers("gaussian", 3, (3,), 3, scale=0.3, mean_z=problem.Z.mean(axis=0))
+
+
+@pytest.fixture(scope="module")
+def genuine(problem, layers0):
+    return gradient_flow(problem.Z, EXP, layers0, target_layer_norm=np.inf)  # to the float64 floor
+
+
+def _judge(problem, layers0, traj, ids):
+    setup = Setup(problem.Z, problem.max_margin, EXP, layers0, "gf")
+    float64 = check_claims(traj, setup, problem.max_margin.u_bar, ids)
+    return {v.claim: v for v in float64}, {v.claim: v for v in confirm(traj, setup, problem.max_margin.u_bar, float64)}
+
+
+def _cancelling_gap(a, b):
+    """1 − |⟨a, b⟩| formed by cancellation: in float64 it bottoms out at rounding noise ~1e-16."""
+    return 1 - abs(np.dot(a, b))
+
+
+def test_gap_computed_by_cancellation_is_a_float64_artefact(problem, layers0, genuine, monkeypatch):
+    # The true 1 − |⟨v_2, u_1⟩| falls like ‖W‖^-4, far below 1e-16: float64's cancelling formula
+    # turns it into rounding noise that stops decreasing, the same formula at 50 digits does not.
+    monkeypatch.setattr(core.metrics, "_gap", _cancelling_gap)
+    f64, hi = _judge(problem, layers0, genuine, ["gf.adjacent_alignment"])
+    assert f64["gf.adjacent_alignment"].status == Status.VIOLATED
+    v = hi["gf.adjacent_alignment"]
+    assert v.confirmation == "float64 artefact" and v.status == Status.HOLDS
+    assert v.backend == "mpmath-50" and v.float64_value == f64["gf.adjacent_alignment"].value
+    assert "float64 artefact" in v.reason
+
+
+def test_run_pushed_past_the_float64_floor_is_replayed(problem, layers0):
+    # Past the floor the margins' rounding steers the flow. Planted: past the floor, the layers
+    # are perturbed at a relative 1e-7, so the alignment gap (quadratic in the perturbation),
+    # truly ≤ 1e-20 there, sits at ~1e-14 and stops decreasing. The replay re-integrates from the
+    # last checkpoint before the floor in 50 digits, where it keeps decaying.
+    past = gradient_flow(problem.Z, EXP, layers0, target_layer_norm=np.inf, margin_floor=1.0, max_evals=20_000)
+    i = first_past_floor(past)
+    assert i is not None and i >= 2
+    rng = np.random.default_rng(0)
+    cps = [cp if j < i else dataclasses.replace(cp, layers=tuple(W * (1 + 1e-7 * rng.standard_normal(W.shape)) for W in cp.layers))
+           for j, cp in enumerate(past.checkpoints)]
+    noisy = dataclasses.replace(past, checkpoints=cps)
+    f64, hi = _judge(problem, layers0, noisy, ["gf.adjacent_alignment"])
+    assert f64["gf.adjacent_alignment"].status == Status.VIOLATED
+    v = hi["gf.adjacent_alignment"]
+    assert v.confirmation == "float64 artefact" and v.status != Status.VIOLATED, v
+    assert "re-integrated past the float64 floor" in v.reason
+
+
+def test_a_real_violation_is_confirmed(problem, layers0, genuine):
+    # A broken trajectory: from halfway on, the output layer is flipped (w_prod → −w_prod).
+    half = len(genuine.checkpoints) // 2
+    cps = [cp if j < half else dataclasses.replace(cp, layers=(cp.layers[0], -cp.layers[1])) for j, cp in enumerate(genuine.checkpoints)]
+    broken = dataclasses.replace(genuine, checkpoints=cps)
+    f64, hi = _judge(problem, layers0, broken, ["gf.risk_to_zero", "gf.max_margin_product"])
+    for cid in ("gf.risk_to_zero", "gf.max_margin_product"):
+        assert f64[cid].status == Status.VIOLATED
+        assert hi[cid].status == Status.VIOLATED and hi[cid].confirmation == "confirmed at 50 digits", hi[cid]
+        assert hi[cid].backend == "float64"  # the reported verdict is float64's, confirmed
+
+
+def test_verdicts_that_are_not_violations_are_left_alone(problem, layers0, genuine):
+    f64, hi = _judge(problem, layers0, genuine, ["gf.rank_one", "gf.balancedness"])
+    assert f64 == hi

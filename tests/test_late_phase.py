@@ -1,0 +1,99 @@
+"""The high-precision gradient flow (core.late_phase): past the float64 floor, its invariants, and
+agreement with the float64 integrator where both work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.backends import Mpmath
+from core.dynamics import gradient_flow
+from core.errors import ProblemError
+from core.late_phase import continue_in_mpmath, gradient_flow_mp
+from core.losses import EXP
+from core.metrics import balancedness, trajectory_metrics
+from core.network import init_layers
+from core.strategies import planted_case, planted_problem
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return planted_case(planted_problem(3, n=6, d=3, gamma=0.3, n_sv=3, sv_rank=3))
+
+
+def _drift(bk: Mpmath, layers, ref) -> float:
+    """max_k ‖Δ_k(layers) − Δ_k(ref)‖_F / max_j ‖W_j‖_F², in the backend's precision (float64
+    layers are converted exactly first, so Δ is not formed in float64)."""
+    ctx = bk.ctx
+    layers, ref = [bk.asarray(W) for W in layers], [bk.asarray(W) for W in ref]
+    num = max(ctx.sqrt(np.sum((a - b) ** 2)) for a, b in zip(balancedness(layers), balancedness(ref)))
+    return float(num / max(np.sum(W * W) for W in layers))
+
+
+@pytest.fixture(scope="module")
+def late(problem):
+    # An unbalanced Gaussian start (scale 0.01, D ≈ 4e-4): Lemma 2's rank gap D/‖W‖² is below
+    # 1e-20 once ‖W_k‖_F > 2e8, about 7.5 units of s past the float64 floor (‖W_k‖_F ≈ 1.1e5).
+    L0 = init_layers("gaussian", 3, (3,), 3, scale=1e-2, mean_z=problem.Z.mean(axis=0))
+    f64 = gradient_flow(problem.Z, EXP, L0, target_layer_norm=np.inf)
+    return f64, continue_in_mpmath(f64, digits=50, s_span=8.0)
+
+
+def test_float64_stops_at_its_floor_where_mpmath_goes_on(problem, late):
+    f64, mp = late
+    assert f64.stop_reason.startswith("float64 floor")
+    last64 = trajectory_metrics(f64, problem.max_margin.u_bar).snaps[-1]
+    # float64's last state: the rank gap of the square layer is ~6e-15 (measured 5.7e-15).
+    assert 1e-16 < last64.rank_gap[0] < 1e-13
+    bk = Mpmath(50)
+    tm = trajectory_metrics(mp, problem.max_margin.u_bar, bk)
+    end = tm.snaps[-1]
+    assert mp.backend == "mpmath-50" and "float64 floor" in mp.settings["late_phase"]["because"]
+    assert end.frob.min() > 100 * last64.frob.min()  # followed the flow far past the float64 floor
+    assert max(end.rank_gap) < 1e-20 and max(end.adj_gap) < 1e-20
+    bits = [b for _, b in mp.settings["late_phase"]["precision_bits"]]
+    assert bits[-1] > bits[0]  # raised with the margins
+    # Along the mpmath segment, the invariant holds to 1e-25 relative to ‖W‖² (the midpoint rule
+    # conserves it up to Newton's tolerance 1e-49 and rounding at ≥ 198 bits; each damping step
+    # changes it by O(h²) ≤ 1e-26).
+    switch = len(f64.checkpoints) - 1
+    ref = tuple(bk.asarray(W) for W in mp.checkpoints[switch].layers)
+    assert max(_drift(bk, cp.layers, ref) for cp in mp.checkpoints[switch:]) < 1e-25
+
+
+def test_balancedness_at_50_digits_and_in_float64(problem):
+    L0 = init_layers("gaussian", 3, (3,), 1, mean_z=problem.Z.mean(axis=0))
+    bk = Mpmath(50)
+    mp = gradient_flow_mp(problem.Z, EXP, L0, digits=50, s_span=1.0)
+    ref = tuple(bk.asarray(W) for W in L0)
+    assert max(_drift(bk, cp.layers, ref) for cp in mp.checkpoints) < 1e-30
+    f64 = gradient_flow(problem.Z, EXP, L0, s_max=mp.checkpoints[-1].time)
+    # BDF at rtol 1e-9 keeps it only to ~1e-12..1e-9: what the float64 integrator can promise.
+    drift64 = trajectory_metrics(f64).drift.max()
+    assert 1e-16 < drift64 < 1e-7
+
+
+def test_early_phase_agrees_with_float64(problem):
+    # Where float64 works, the two integrators follow the same path. Tolerance 1e-4 on the
+    # direction and 1e-3 on the norm at the same s: the midpoint stepper controls its tangential
+    # error to 1e-6 per step (~20 steps here) but not its radial error (a shift along the path).
+    L0 = init_layers("gaussian", 3, (3,), 2, mean_z=problem.Z.mean(axis=0))
+    mp = gradient_flow_mp(problem.Z, EXP, L0, digits=30, s_span=1.0, checkpoint_every=0.5)
+    s_end = mp.checkpoints[-1].time
+    f64 = gradient_flow(problem.Z, EXP, L0, s_max=s_end, checkpoint_every=s_end)
+    a = np.concatenate([Mpmath(30).to_float(W).ravel() for W in mp.final])
+    b = np.concatenate([np.asarray(W).ravel() for W in f64.final])
+    assert abs(np.linalg.norm(a) / np.linalg.norm(b) - 1) < 1e-3
+    assert np.linalg.norm(a / np.linalg.norm(a) - b / np.linalg.norm(b)) < 1e-4
+
+
+def test_bad_settings_are_rejected(problem):
+    L0 = init_layers("gaussian", 3, (3,), 2)
+    with pytest.raises(ProblemError):
+        gradient_flow_mp(problem.Z, EXP, L0, digits=8)
+    with pytest.raises(ProblemError):
+        gradient_flow_mp(problem.Z, EXP, L0, s_span=0.0)
+    gd = gradient_flow(problem.Z, EXP, L0, s_max=0.2)
+    with pytest.raises(ProblemError):
+        continue_in_mpmath(type(gd)("gd", gd.Z, gd.loss, gd.checkpoints, "", 0, 0.0))
+
