@@ -194,6 +194,8 @@ def gradient_flow_mp(
     accepted = rejected = 0
     reason = "s budget"
     t0 = time.perf_counter()
+    if not any(g != 0 for g in flatten(evaluate(flow.Z, loss, unflatten(theta, shapes), bk).grads)):
+        s_end, reason = s, "critical point: ∇R = 0 at the start (the flow stands still)"
     while s < s_end:
         if accepted + rejected >= max_steps:
             reason = f"step budget ({max_steps} steps)"

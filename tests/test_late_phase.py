@@ -97,3 +97,9 @@ def test_bad_settings_are_rejected(problem):
     with pytest.raises(ProblemError):
         continue_in_mpmath(type(gd)("gd", gd.Z, gd.loss, gd.checkpoints, "", 0, 0.0))
 
+
+
+def test_a_critical_point_stops_cleanly(problem):
+    zero = tuple(np.zeros(shape) for shape in [(3, 3), (1, 3)])  # W ≡ 0: ∇R = 0 for L ≥ 2
+    mp = gradient_flow_mp(problem.Z, EXP, zero, digits=20, s_span=1.0)
+    assert mp.stop_reason.startswith("critical point") and len(mp.checkpoints) == 1
