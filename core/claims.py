@@ -428,7 +428,7 @@ def gd_exp_max_margin(run: RunRecord) -> Verdict:
     cid = "conj.gd_exp_max_margin"
     if run.setup.loss.name != "exp":
         return Verdict(cid, Status.NOT_APPLICABLE, None, GD_GAP_THRESHOLD, f"{run.setup.loss.name} loss: the conjecture is about the exponential loss")
-    late = paper_gd.late_phase(run)
+    late = paper_gd.gd_late_phase(run)
     if late is None:
         return Verdict(cid, Status.INCONCLUSIVE, None, GD_GAP_THRESHOLD, f"fewer than {paper_gd.MIN_LATE_CHECKPOINTS} checkpoints in the late phase (n·R < ℓ(0))")
     v = max_margin_product(late)

@@ -440,7 +440,7 @@ def _progress(run) -> str:
 MIN_LATE_CHECKPOINTS = 8
 
 
-def late_phase(run):
+def gd_late_phase(run):
     """The run record from its first late-phase checkpoint on, or None if fewer than
     MIN_LATE_CHECKPOINTS checkpoints remain."""
     tm = run.metrics
@@ -456,7 +456,7 @@ def late_phase(run):
 def _renamed(name: str, run) -> Verdict:
     from . import claims  # claims imports this module: import late
 
-    late = late_phase(run)
+    late = gd_late_phase(run)
     if late is None:
         return Verdict(f"gd.{name}", Status.INCONCLUSIVE, None, None, f"fewer than {MIN_LATE_CHECKPOINTS} checkpoints in the late phase (n·R < ℓ(0)); {_progress(run)}")
     v = getattr(claims, name)(late)
