@@ -177,7 +177,7 @@ def gradient_flow_mp(
     backend is "mpmath-<digits>"; settings record the integrator, rtol, digits, the precision
     history [(s, bits)], the steps accepted and rejected, and the Newton tolerance.
     """
-    _check_layers([np.asarray(np.vectorize(float)(W), dtype=float) if np.asarray(W).dtype == object else W for W in layers0])
+    _check_layers(layers0)  # float64 or mpf entries (np.asarray(..., float) converts both)
     if not (s_span > 0 and checkpoint_every > 0 and h0 > 0 and rtol > 0):
         raise ProblemError(f"s_span, checkpoint_every, h0 and rtol must be positive, got {s_span}, {checkpoint_every}, {h0}, {rtol}")
     bk = Mpmath(digits)

@@ -27,7 +27,6 @@ from core.edge_cases import (
 from core.errors import ProblemError
 from core.network import INITS
 from core.report import Recorder
-from core.runner import RunSpec
 from core.strategies import planted_problem
 from core.verdicts import Status, Verdict
 
