@@ -8,6 +8,7 @@ conjecture at all (everything inconclusive or not applicable), since then it has
 from hypothesis import given, settings
 
 from cases import run_cases
+from core.profiles import examples
 from core.verdicts import Status
 
 
@@ -34,7 +35,7 @@ def test_smoothed_margin_monotone(check_case):
 
 def test_gd_exp_max_margin(check_case):
     # Outside A3.x (ℓ' unbounded): GD with a constant step 0.1 from a small start, 20,000 steps
-    # (about 1-2 s each, so a fifteenth of the profile's budget); support vectors only, as in
+    # (about 1-2 s each: the "long" budget); support vectors only, as in
     # test_gd_limits.py (GD does not reach the support-vector phase past non-support points).
     cases = run_cases(method="gd", generic=True, max_depth=3, loss="exp", gd_step=0.1, gd_steps=20_000, init_scale=0.1, max_others=0)
-    _collect(check_case, cases, "conj.gd_exp_max_margin", settings(max_examples=max(4, settings.default.max_examples // 15)))
+    _collect(check_case, cases, "conj.gd_exp_max_margin", settings(max_examples=examples("long")))

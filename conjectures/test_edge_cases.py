@@ -26,6 +26,7 @@ from hypothesis import given, settings
 from core.claims import CLAIMS
 from core.edge_cases import EDGE_KINDS, EdgeCase, build_edge_case, edge_run_cases, network_tags
 from core.network import INITS
+from core.profiles import examples
 from core.runner import RunSpec
 from core.verdicts import Status, Verdict
 
@@ -34,11 +35,11 @@ THEOREM_IDS = tuple(cid for cid in CLAIM_IDS if CLAIMS[cid].kind != "conjecture"
 
 NETWORK_TAGS = ("depth 1", "depth 8", "width-1 bottleneck", *(f"init {i}" for i in INITS))
 
-# Drawn examples per kind on top of its pins: a thirtieth of the profile's budget (ci: 4, so about
+# Drawn examples per kind on top of its pins: the "edge" budget of core.profiles (ci: 4, so about
 # 9·(2 + 4) = 54 runs), since a depth-8 run, γ = 1e-6 or n = 10^4 costs up to ~3 s (the
 # 20,000-evaluation budget, or the sign-lemma search over 10^4 points). Drawn per kind rather than
 # over all kinds at once: derandomized draws over the kinds left some with their pins only.
-DRAWN_PER_KIND = max(2, settings.default.max_examples // 30)
+DRAWN_PER_KIND = examples("edge")
 
 # A false violation found by this module, pinned as a regression example: at n = 10^4, depth 1,
 # runs used to stop (R ≤ 1e-100, ‖W_1‖_F ≥ 100) while the non-support points still dominated the

@@ -15,6 +15,7 @@ GD_RISK_FRACTION, GD_NORM_GROWTH), with the trend over the late phase in the ste
 from hypothesis import settings
 
 from cases import check_examples, run_cases
+from core.profiles import examples
 from core.runner import RunSpec
 from core.strategies import planted_problem
 
@@ -23,8 +24,8 @@ GD_LIMITS = ("gd.risk_to_zero", "gd.norms_diverge", "gd.rank_one", "gd.adjacent_
 STEPS = 30_000
 INIT_SCALE = 0.1
 
-# Each example costs 1-3 s: a fifteenth of the profile's budget.
-FEWER = settings(max_examples=max(4, settings.default.max_examples // 15))
+# Each example costs 1-3 s (core.profiles: the "long" budget).
+FEWER = settings(max_examples=examples("long"))
 
 # Depth 2 (the only depth here with adjacent layers), generic position: always run first.
 PIN = (planted_problem(4, n=2, d=2, gamma=0.4, n_sv=2, sv_rank=2),

@@ -11,9 +11,10 @@ run got.
 from hypothesis import settings
 
 from cases import check_examples, run_cases
+from core.profiles import examples
 
-# The smoothness hunt and the ball-leaving run cost seconds per example: a twentieth of the budget.
-FEWER = settings(max_examples=max(4, settings.default.max_examples // 20))
+# The smoothness hunt and the ball-leaving run cost seconds per example (the "search" budget).
+FEWER = settings(max_examples=examples("search"))
 
 
 def test_descent_and_error_budget(check_case):

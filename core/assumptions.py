@@ -31,7 +31,10 @@ ASSUMPTIONS: dict[str, str] = {
 
 # R(W(0)) ≤ ℓ(0) is tested on log R with this relative slack: it absorbs the rounding of
 # logsumexp over n points (a few eps), so that W_1 = 0, where R = ℓ(0) exactly in real
-# arithmetic, is not rejected for rounding.
+# arithmetic, is not rejected for rounding. At a later time the test is the other way round,
+# R(W(t)) < ℓ(0) by more than the slack: a run approaching the critical point W = 0 from above
+# (control.bad_init: R − ℓ(0) ≈ a(t)² → 0) reaches R = ℓ(0) to rounding without ever entering
+# the region where the theorem applies.
 A12_LOG_SLACK = 16 * np.finfo(float).eps
 
 
@@ -53,16 +56,7 @@ class Setup:
         mm = self.max_margin
         out["separable"] = (mm is not None, "linearly separable" if mm is not None else "no separating direction")
         out["A1.1"] = (self.loss.satisfies_a11, f"{self.loss.name} loss")
-        ev = evaluate(self.Z, self.loss, self.layers0)
-        grad_zero = not any(np.any(G) for G in ev.grads)
-        log_l0 = math.log(self.loss.ell_at_zero)
-        risk_ok = float(ev.log_risk) <= log_l0 + A12_LOG_SLACK * max(1.0, abs(log_l0))
-        if grad_zero:
-            out["A1.2"] = (False, "∇R(W(0)) = 0: W(0) is a critical point")
-        elif not risk_ok:
-            out["A1.2"] = (False, f"R(W(0)) = {math.exp(float(ev.log_risk)):.6g} > ℓ(0) = {self.loss.ell_at_zero:.6g}")
-        else:
-            out["A1.2"] = (True, f"R(W(0)) = {math.exp(float(ev.log_risk)):.6g} ≤ ℓ(0), ∇R ≠ 0")
+        out["A1.2"] = a12_at(self.Z, self.loss, self.layers0, slack=True)
         if mm is None:
             out["A2.7"] = (False, "no max-margin direction (not separable)")
         else:
@@ -81,3 +75,65 @@ class Setup:
         out["A3.x"] = (smooth, f"{self.loss.name}: β={self.loss.beta}, G={self.loss.G}, max‖x_i‖={max_norm:.4g}")
         out["A3.5"] = (self.method == "gd" and self.step_rule == "paper", f"method {self.method}, step rule {self.step_rule}")
         return out
+
+
+def _risk_text(log_risk: float) -> str:
+    """R from log R as text, without overflow: "0.6956", or "e^1.2e+06" beyond float64's range."""
+    return f"{math.exp(log_risk):.6g}" if -700 < log_risk < 700 else f"e^{log_risk:.6g}"
+
+
+def a12_at(Z: np.ndarray, loss: Loss, layers: Layers, *, slack: bool, label: str = "W(0)") -> tuple[bool, str]:
+    """A1.2 at the state ``layers``: ∇R ≠ 0 and R ≤ ℓ(0); ``slack``: R ≤ ℓ(0) up to rounding (the
+    start, where W_1 = 0 gives R = ℓ(0) exactly), else R < ℓ(0) beyond rounding (see A12_LOG_SLACK).
+    ``label`` names the state in the reason, e.g. "W(0)"."""
+    ev = evaluate(Z, loss, tuple(np.asarray(W, dtype=float) for W in layers))
+    log_r, log_l0 = float(ev.log_risk), math.log(loss.ell_at_zero)
+    tol = A12_LOG_SLACK * max(1.0, abs(log_l0))
+    if not any(np.any(G) for G in ev.grads):
+        return False, f"∇R({label}) = 0: {label} is a critical point"
+    if not (log_r <= log_l0 + tol if slack else log_r < log_l0 - tol):
+        return False, f"R({label}) = {_risk_text(log_r)} {'>' if slack else '≥'} ℓ(0) = {loss.ell_at_zero:.6g}"
+    return True, f"R({label}) = {_risk_text(log_r)} {'≤' if slack else '<'} ℓ(0), ∇R ≠ 0"
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where the claims that need A1.2 are judged from: checkpoint ``index`` at ``time`` (s for
+    gradient flow, the step for GD), or index None when A1.2 holds at no checkpoint."""
+
+    index: int | None
+    time: float | None
+    reason: str
+
+
+def a12_start(trajectory, loss: Loss) -> Start:
+    """The first checkpoint of ``trajectory`` at which A1.2 holds.
+
+    Gradient flow is autonomous: if R(W(t₀)) ≤ ℓ(0) with ∇R(W(t₀)) ≠ 0, the theorems apply to the
+    flow started at W(t₀), which is the rest of this run. So do the GD arguments: GD with a
+    constant step is autonomous in W, and GD with the paper's step rule (A3.5) is autonomous in
+    (W(t), R_t), R_t being an admissible R_0 for the run restarted at t (W(t) ∈ B(R_t − 1),
+    R_t ≥ 1). Lemma 2's D and the initial norms of its alignment bound are then those of W(t₀).
+    """
+    cps = trajectory.checkpoints
+    at0 = a12_at(trajectory.Z, loss, cps[0].layers, slack=True)
+    if at0[0]:
+        return Start(0, cps[0].time, at0[1])
+    for i, cp in enumerate(cps[1:], 1):
+        ok, why = a12_at(trajectory.Z, loss, cp.layers, slack=False, label="W(t₀)")
+        if ok:
+            return Start(i, cp.time, f"fails at the start ({at0[1]}); holds from {_time_name(trajectory)} = {cp.time:.4g} (checkpoint {i}): {why}; the claims that need it are judged from there")
+    return Start(None, None, f"{at0[1]} at the start, and at no later checkpoint R < ℓ(0) with ∇R ≠ 0")
+
+
+def _time_name(trajectory) -> str:
+    return "step" if trajectory.method == "gd" else "s"
+
+
+def run_assumptions(setup: Setup, trajectory) -> tuple[dict[str, tuple[bool, str]], Start]:
+    """``setup.check()`` with A1.2 judged at the first admissible checkpoint of ``trajectory``
+    (see :func:`a12_start`), and that start."""
+    out = setup.check()
+    start = a12_start(trajectory, setup.loss)
+    out["A1.2"] = (start.index is not None, start.reason)
+    return out, start

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import paper_gd
-from .assumptions import Setup
+from .assumptions import Setup, a12_start
 from .backends import Backend, backend_named
 from .certify import Certificate, certify_alignment_bound, certify_rank_bound
 from .data_lemmas import alpha, alpha_verdict, sign_lemma_search, sign_lemma_verdict
-from .metrics import TrajectoryMetrics, balancedness, trajectory_metrics
+from .metrics import TrajectoryMetrics, balancedness, restarted, trajectory_metrics
 from .risk import risk_gradients
 from .verdicts import MIN_LATE_GROWTH, Status, Verdict, judge_limit
 
@@ -75,9 +75,8 @@ def _judge(run: "RunRecord", q: np.ndarray, scale: np.ndarray, p: float, **kw):
     late phase never spans the x4 scale growth a rate test needs (core.paper_gd judges GD runs
     on their late phase only); and a gap that rose but stayed below the threshold is a transient
     as far as a feasible run can tell (inconclusive, see judge_limit)."""
-    if _is_gd(run):
-        scale, p = run.metrics.times + 1.0, 0.0
-        kw["rise_below_threshold_violates"] = False
+    if _is_gd(run):  # no decay exponent either: in the step count it measures nothing of the path
+        return dataclasses.replace(judge_limit(q, run.metrics.times + 1.0, p=0.0, trend_only=True, **kw), exponent=None, end_exponent=None)
     return judge_limit(q, scale, p=p, **kw)
 
 # Floors: values at or below these are arithmetic noise and are treated as 0 by the judges.
@@ -114,7 +113,7 @@ class RunRecord:
 
 
 def _from_limit(cid: str, jd, threshold: float) -> Verdict:
-    return Verdict(cid, jd.status, jd.value, threshold, jd.reason)
+    return Verdict(cid, jd.status, jd.value, threshold, jd.reason, exponent=jd.exponent)
 
 
 def _worst(verdicts: list[Verdict], cid: str, threshold: float) -> Verdict:
@@ -125,8 +124,47 @@ def _worst(verdicts: list[Verdict], cid: str, threshold: float) -> Verdict:
         if hits:
             vals = [v.value for v in verdicts if v.value is not None and math.isfinite(v.value)]
             shown = max(hits, key=lambda v: v.value if v.value is not None and math.isfinite(v.value) else -math.inf)
-            return Verdict(cid, st, max(vals) if vals else None, threshold, shown.reason)
+            return Verdict(cid, st, max(vals) if vals else None, threshold, shown.reason, exponent=shown.exponent)
     return Verdict(cid, Status.NOT_APPLICABLE, None, threshold, "no layers to judge")
+
+
+def _vector_layers(run: RunRecord) -> list[int]:
+    """0-based k of the layers with a dimension of 1 (W_L always: d_L = 1): rank one by construction."""
+    return [k for k, W in enumerate(run.trajectory.checkpoints[0].layers) if min(np.shape(W)) == 1]
+
+
+def _width_one_pairs(run: RunRecord) -> list[int]:
+    """0-based k of the adjacent pairs (W_k, W_{k+1}) whose shared dimension d_k is 1: u_k and
+    v_{k+1} are then ±1 in R^1, aligned by construction."""
+    layers = run.trajectory.checkpoints[0].layers
+    return [k for k in range(len(layers) - 1) if np.shape(layers[k])[0] == 1]
+
+
+def _by_construction(cid: str, threshold: float | None, what: str) -> Verdict:
+    return Verdict(cid, Status.NOT_APPLICABLE, None, threshold, f"true by construction: {what}")
+
+
+# A run is evidence for an exact invariant or a finite-time bound only if it moved: the checks
+# tolerate errors of ~100·rtol relative to ‖W‖² (1e-7 at the default rtol), and an integrator that
+# broke an invariant would show an error of the order of the distance moved. A run that moved
+# less than MIN_MOVE relative to its size, or kept fewer than MIN_CHECKPOINTS states (e.g. one that
+# stopped at t ≈ 4e-8 "approaching a critical point"), shows nothing either way.
+MIN_MOVE = 1e-3
+MIN_CHECKPOINTS = 4
+
+
+def _not_moved(run: RunRecord) -> str | None:
+    """Why the run is no evidence for an exact or finite-time claim, or None if it moved."""
+    cps = run.trajectory.checkpoints
+    if len(cps) < MIN_CHECKPOINTS:
+        return f"the run did not move: {len(cps)} checkpoint(s) ({run.trajectory.stop_reason})"
+    a = np.concatenate([np.asarray(W, dtype=float).ravel() for W in cps[0].layers])
+    b = np.concatenate([np.asarray(W, dtype=float).ravel() for W in cps[-1].layers])
+    size = max(float(np.linalg.norm(a)), float(np.linalg.norm(b)))
+    moved = float(np.linalg.norm(b - a)) / size if size > 0 else 0.0
+    if moved < MIN_MOVE:
+        return f"the run did not move: the layers changed by {moved:.2g} of their size ({run.trajectory.stop_reason})"
+    return None
 
 
 # ---------------------------------------------------------------- gradient flow: limits
@@ -182,8 +220,11 @@ def rank_one(run: RunRecord) -> Verdict:
     thr = _gap_threshold(run)
     cid = "gf.rank_one"
     gap, F = run.metrics.stack("rank_gap"), run.metrics.stack("frob")
+    layers = [k for k in range(gap.shape[1]) if k not in _vector_layers(run)]
+    if not layers:
+        return _by_construction(cid, thr, "every layer has a dimension of 1 (depth 1, or width-1 layers), so is rank one")
     # Lemma 2: ‖W_k‖_F² − σ_k² ≤ D, so 1 − σ_k/‖W_k‖_F ≤ D/‖W_k‖_F²: rate p = 2 in ‖W_k‖_F.
-    vs = [_from_limit(cid, _judge(run, gap[:, k], F[:, k], 2, threshold=thr, floor=GAP_FLOOR, what=f"1 - σ_{k+1}/‖W_{k+1}‖_F"), thr) for k in range(gap.shape[1])]
+    vs = [_from_limit(cid, _judge(run, gap[:, k], F[:, k], 2, threshold=thr, floor=GAP_FLOOR, what=f"1 - σ_{k+1}/‖W_{k+1}‖_F"), thr) for k in layers]
     return _worst(vs, cid, thr)
 
 
@@ -193,8 +234,11 @@ def adjacent_alignment(run: RunRecord) -> Verdict:
     gap, sig = run.metrics.stack("adj_gap"), run.metrics.stack("sigma")
     if gap.shape[1] == 0:
         return Verdict(cid, Status.NOT_APPLICABLE, None, thr, "L = 1: no adjacent layers")
+    pairs = [k for k in range(gap.shape[1]) if k not in _width_one_pairs(run)]
+    if not pairs:
+        return _by_construction(cid, thr, "every hidden width is 1, so adjacent singular vectors are ±1 in R^1")
     # Lemma 2's alignment bound: 1 − ⟨v_{k+1},u_k⟩² ≤ C/σ_{k+1}²: rate p = 2 in σ_{k+1}.
-    vs = [_from_limit(cid, _judge(run, gap[:, k], sig[:, k + 1], 2, threshold=thr, floor=GAP_FLOOR, what=f"1 - |<v_{k+2}, u_{k+1}>|"), thr) for k in range(gap.shape[1])]
+    vs = [_from_limit(cid, _judge(run, gap[:, k], sig[:, k + 1], 2, threshold=thr, floor=GAP_FLOOR, what=f"1 - |<v_{k+2}, u_{k+1}>|"), thr) for k in pairs]
     return _worst(vs, cid, thr)
 
 
@@ -203,6 +247,10 @@ def product_alignment(run: RunRecord) -> Verdict:
     cid = "gf.product_alignment"
     gap = run.metrics.stack("prod_gap")
     L = len(run.trajectory.final)
+    if len(_width_one_pairs(run)) == L - 1:
+        # w_prod = W_1^T·(W_L ⋯ W_2), a product of scalars: ‖w_prod‖ = ∏‖W_k‖_F and w_prod ∥ v_1
+        # exactly (and its norm diverging is gf.norms_diverge).
+        return _by_construction(cid, thr, "depth 1 or every hidden width 1: w_prod is W_1^T times a scalar")
     jd = _judge(run, gap, _mean_layer_norm(run), 2, threshold=thr, floor=PROD_GAP_FLOOR, what="1 - |<w_prod/∏‖W_k‖_F, v_1>|")
     wn = run.metrics.stack("w_norm")
     half = len(wn) // 2
@@ -211,7 +259,7 @@ def product_alignment(run: RunRecord) -> Verdict:
     # GD grows ‖w_prod‖ like log t at best; gd.norms_diverge judges that, so here it must only grow.
     if jd.status == Status.HOLDS and not _is_gd(run) and not wn[-1] >= MIN_LATE_GROWTH * wn[half]:
         return Verdict(cid, Status.INCONCLUSIVE, jd.value, thr, f"‖w_prod‖ grew only x{wn[-1] / wn[half]:.3g} over the late half: too little to call it diverging")
-    return Verdict(cid, jd.status, jd.value, thr, jd.reason + f"; ‖w_prod‖ = {wn[-1]:.4g} (L = {L})")
+    return Verdict(cid, jd.status, jd.value, thr, jd.reason + f"; ‖w_prod‖ = {wn[-1]:.4g} (L = {L})", exponent=jd.exponent)
 
 
 def _mean_layer_norm(run: RunRecord) -> np.ndarray:
@@ -323,8 +371,8 @@ def margin_corollary(run: RunRecord) -> Verdict:
 def risk_monotone(run: RunRecord) -> Verdict:
     cid = "gf.risk_monotone"
     lr = run.metrics.stack("log_risk")
-    if len(lr) < 2:
-        return Verdict(cid, Status.INCONCLUSIVE, None, 0.0, f"the run did not move ({run.trajectory.stop_reason})")
+    if (why := _not_moved(run)) is not None:
+        return Verdict(cid, Status.INCONCLUSIVE, None, 0.0, why)
     # Each stored state carries the integrator's relative error ~rtol, which moves log R by
     # about rtol·|log R| (the margins scale with θ); 10x that absorbs it.
     tol = 10 * run.rtol * np.maximum(1.0, np.abs(lr[:-1]))
@@ -341,8 +389,8 @@ def balancedness_invariant(run: RunRecord) -> Verdict:
     drift = run.metrics.drift
     if drift.shape[1] == 0:
         return Verdict(cid, Status.NOT_APPLICABLE, None, None, "L = 1: no layer pairs")
-    if drift.shape[0] < 2:
-        return Verdict(cid, Status.INCONCLUSIVE, None, None, f"the run did not move ({run.trajectory.stop_reason})")
+    if (why := _not_moved(run)) is not None:
+        return Verdict(cid, Status.INCONCLUSIVE, None, None, why)
     # The invariant is exact for the flow; what remains is the integrator's accumulated error.
     # Measured over the ci conjecture session at the default rtol 1e-9: ≤ 2e-8 relative to ‖W‖²
     # (≈ 20·rtol); 100·rtol absorbs it with 5x to spare.
@@ -368,6 +416,10 @@ def lemma2_rank_bound(run: RunRecord) -> Verdict:
     cid = "gf.lemma2_rank_bound"
     off, F = run.metrics.stack("off_rank"), run.metrics.stack("frob")
     D = run.metrics.D
+    if len(_vector_layers(run)) == off.shape[1]:
+        return _by_construction(cid, D, "every layer has a dimension of 1, so ‖W_k‖_F² − ‖W_k‖_2² = 0 ≤ D")
+    if (why := _not_moved(run)) is not None:
+        return Verdict(cid, Status.INCONCLUSIVE, None, D, why)
     # The bound rests on the invariants, which the integrator keeps to ~rtol·‖W‖² (see
     # gf.balancedness); 100·rtol·‖W_k‖_F² absorbs that, plus rounding of D itself.
     tol = 100 * run.rtol * F**2 + 64 * np.finfo(float).eps * max(D, 1.0)
@@ -389,6 +441,10 @@ def lemma2_alignment_bound(run: RunRecord) -> Verdict:
     gap, sig = tm.stack("adj_gap"), tm.stack("sigma")
     if gap.shape[1] == 0:
         return Verdict(cid, Status.NOT_APPLICABLE, None, None, "L = 1: no adjacent layers")
+    if len(_width_one_pairs(run)) == gap.shape[1]:
+        return _by_construction(cid, 0.0, "every hidden width is 1, so <v_{k+1}, u_k>² = 1")
+    if (why := _not_moved(run)) is not None:
+        return Verdict(cid, Status.INCONCLUSIVE, None, 0.0, why)
     with np.errstate(divide="ignore", invalid="ignore"):
         sin2 = gap * (2 - gap)  # 1 − ⟨v,u⟩² = (1 − |c|)(1 + |c|), no cancellation
         C = tm.D + tm.spec0_sq[1:] + tm.spec0_sq[:-1]
@@ -578,17 +634,33 @@ def check_claims(
 ) -> list[Verdict]:
     """Verdicts of the claims ``ids`` (default: all registered for the trajectory's method) on one run.
 
-    ``assumptions``: ``setup.check()``, if the caller already has it. ``bk``: the arithmetic of
-    the metrics (default: the trajectory's own backend); each verdict records it.
+    ``assumptions``: ``run_assumptions(setup, trajectory)[0]``, if the caller already has it (A1.2
+    judged at the first admissible checkpoint). A claim that needs A1.2 is judged on the run from
+    that checkpoint on (D and the initial norms taken there; the verdict's ``judged_from`` says
+    when, if not at the start). ``bk``: the arithmetic of the metrics (default: the trajectory's
+    own backend); each verdict records it.
     """
     ids = list(ids) if ids is not None else [c.id for c in CLAIMS.values() if trajectory.method in c.methods]
-    assumptions = assumptions if assumptions is not None else setup.check()
+    start = a12_start(trajectory, setup.loss)
+    if assumptions is None:
+        assumptions = {**setup.check(), "A1.2": (start.index is not None, start.reason)}
     bk = bk if bk is not None else backend_named(trajectory.backend)
     run = RunRecord(trajectory, trajectory_metrics(trajectory, u_bar, bk), setup)
-    return [dataclasses.replace(v, backend=bk.name) for v in _judge_all(run, ids, assumptions)]
+    later = None
+    if start.index:  # A1.2 first holds after t = 0: the run from there, as a run of its own
+        rest = dataclasses.replace(trajectory, checkpoints=trajectory.checkpoints[start.index :])
+        later = RunRecord(rest, restarted(run.metrics, trajectory, start.index, bk), setup)
+    out = []
+    for v in _judge_all(run, later, ids, assumptions):
+        if later is not None and "A1.2" in CLAIMS[v.claim].needs and v.status != Status.NOT_APPLICABLE:
+            v = dataclasses.replace(v, judged_from=float(start.time), reason=f"{v.reason} [judged from {'step' if trajectory.method == 'gd' else 's'} = {start.time:.4g}, where A1.2 first holds]")
+        out.append(dataclasses.replace(v, backend=bk.name))
+    return out
 
 
-def _judge_all(run: RunRecord, ids: list[str], assumptions: dict[str, tuple[bool, str]]) -> list[Verdict]:
+def _judge_all(run: RunRecord, later: RunRecord | None, ids: list[str], assumptions: dict[str, tuple[bool, str]]) -> list[Verdict]:
+    """Each claim's verdict: not applicable where the method or an assumption does not fit, else
+    its predicate on ``run``, or on ``later`` (the run from where A1.2 first holds) if it needs A1.2."""
     trajectory = run.trajectory
     out = []
     for cid in ids:
@@ -601,5 +673,5 @@ def _judge_all(run: RunRecord, ids: list[str], assumptions: dict[str, tuple[bool
             a = failing[0]
             out.append(Verdict(cid, Status.NOT_APPLICABLE, None, None, f"{a} fails: {assumptions[a][1]}"))
             continue
-        out.append(claim.predicate(run))
+        out.append(claim.predicate(later if later is not None and "A1.2" in claim.needs else run))
     return out

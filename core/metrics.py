@@ -203,6 +203,33 @@ class TrajectoryMetrics:
         return np.array([getattr(s, field) for s in self.snaps], dtype=float)
 
 
+def _relative_to_start(cps, bk: Backend) -> dict:
+    """The fields of TrajectoryMetrics fixed by the first of ``cps``: D, spec0_sq and the drift of
+    every checkpoint's balancedness from it."""
+    layers0 = _in_backend(bk, cps[0].layers)
+    delta0 = balancedness(layers0)
+    drift = []
+    for cp in cps:
+        layers = _in_backend(bk, cp.layers)
+        scale = max(np.sum(W * W) for W in layers) or 1.0
+        drift.append([_to_float(bk, bk.norm(Dk - D0) / scale) for Dk, D0 in zip(balancedness(layers), delta0)])
+    return {
+        "D": lemma2_D(layers0, bk),
+        "spec0_sq": np.array([_to_float(bk, bk.norm(W, 2)) ** 2 for W in layers0]),
+        "drift": np.array(drift).reshape(len(cps), len(layers0) - 1),
+    }
+
+
+def restarted(tm: TrajectoryMetrics, trajectory, index: int, bk: Backend | None = None) -> TrajectoryMetrics:
+    """``tm`` (the metrics of ``trajectory``) for the run restarted at checkpoint ``index``: the
+    snapshots from there on, with D, the initial spectral norms and the balancedness drift taken
+    relative to W(t_index) instead of W(0)."""
+    if index == 0:
+        return tm
+    bk = _trajectory_backend(trajectory, bk)
+    return TrajectoryMetrics(times=tm.times[index:], snaps=tm.snaps[index:], **_relative_to_start(trajectory.checkpoints[index:], bk))
+
+
 def _trajectory_backend(trajectory, bk: Backend | None) -> Backend:
     """The backend to measure ``trajectory`` in: the one it names, or ``bk`` if at least as precise."""
     named = backend_named(trajectory.backend)
@@ -221,18 +248,5 @@ def trajectory_metrics(trajectory, u_bar: np.ndarray | None = None, bk: Backend 
     """
     bk = _trajectory_backend(trajectory, bk)
     cps = trajectory.checkpoints
-    layers0 = _in_backend(bk, cps[0].layers)
-    delta0 = balancedness(layers0)
-    snaps, drift = [], []
-    for cp in cps:
-        layers = _in_backend(bk, cp.layers)
-        snaps.append(snapshot(trajectory.Z, trajectory.loss, layers, u_bar, bk))
-        scale = max(np.sum(W * W) for W in layers) or 1.0
-        drift.append([_to_float(bk, bk.norm(Dk - D0) / scale) for Dk, D0 in zip(balancedness(layers), delta0)])
-    return TrajectoryMetrics(
-        times=np.array([cp.time for cp in cps]),
-        snaps=snaps,
-        D=lemma2_D(layers0, bk),
-        spec0_sq=np.array([_to_float(bk, bk.norm(W, 2)) ** 2 for W in layers0]),
-        drift=np.array(drift).reshape(len(cps), len(layers0) - 1),
-    )
+    snaps = [snapshot(trajectory.Z, trajectory.loss, _in_backend(bk, cp.layers), u_bar, bk) for cp in cps]
+    return TrajectoryMetrics(times=np.array([cp.time for cp in cps]), snaps=snaps, **_relative_to_start(cps, bk))

@@ -1,9 +1,12 @@
-"""Hypothesis profiles shared by tests/ and conjectures/.
+"""Hypothesis profiles shared by tests/ and conjectures/, and the example budgets per cost class.
 
 - ``ci`` (default, and what CI uses): derandomized, no example database, no deadline, a
   budget that keeps the default suite within minutes on a 2-core machine;
 - ``dev``: random exploration with a small budget (new seeds every run);
-- ``thorough``: long sweeps (hundreds of examples per property; not run by CI).
+- ``thorough``: long sweeps (hundreds of examples per property; not run by CI);
+- ``campaign``: the fresh-seed campaign of the README ("Judging the judge"): random seeds, no
+  database, 2,000 examples per gradient-flow property and 300 per GD property (hours; run it
+  with ``--hypothesis-seed=S`` for a session that replays, see tools/campaign.sh).
 
 Choose with ``pytest --hypothesis-profile=NAME`` or the HYPOTHESIS_PROFILE variable.
 """
@@ -16,9 +19,32 @@ from hypothesis import HealthCheck, settings
 
 _SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 
+# Examples per property, by profile and by what one example costs: "default" (a gradient-flow
+# run or a short GD run, 0.1-1 s: the profile's max_examples), "long" (a 30,000-step GD run,
+# 1-3 s), "search" (gd.smoothness's Powell searches and gd.leaves_ball's 50,000-step run,
+# seconds), "edge" (an edge case drawn on top of its pinned examples, up to ~3 s).
+BUDGETS: dict[str, dict[str, int]] = {
+    "ci": {"default": 120, "long": 8, "search": 6, "edge": 4},
+    "dev": {"default": 8, "long": 4, "search": 4, "edge": 2},
+    "thorough": {"default": 200, "long": 13, "search": 10, "edge": 6},
+    "campaign": {"default": 2000, "long": 300, "search": 300, "edge": 60},
+}
+
 
 def register() -> None:
-    settings.register_profile("ci", derandomize=True, database=None, deadline=None, max_examples=120, suppress_health_check=_SLOW, print_blob=True)
-    settings.register_profile("dev", deadline=None, max_examples=8, suppress_health_check=_SLOW, print_blob=True)
-    settings.register_profile("thorough", deadline=None, max_examples=200, suppress_health_check=_SLOW, print_blob=True)
+    common = dict(deadline=None, suppress_health_check=_SLOW, print_blob=True)
+    settings.register_profile("ci", derandomize=True, database=None, max_examples=BUDGETS["ci"]["default"], **common)
+    settings.register_profile("dev", max_examples=BUDGETS["dev"]["default"], **common)
+    settings.register_profile("thorough", max_examples=BUDGETS["thorough"]["default"], **common)
+    settings.register_profile("campaign", derandomize=False, database=None, max_examples=BUDGETS["campaign"]["default"], **common)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def examples(cost: str = "default") -> int:
+    """The number of examples a property of this cost class gets under the active profile (a
+    profile registered elsewhere gets the "ci" budgets scaled to its max_examples)."""
+    name = settings.get_current_profile_name()
+    if name in BUDGETS:
+        return BUDGETS[name][cost]
+    scale = settings.default.max_examples / BUDGETS["ci"]["default"]
+    return max(2, round(BUDGETS["ci"][cost] * scale))

@@ -34,6 +34,8 @@ class ClaimTally:
     backends: Counter = field(default_factory=Counter)
     confirmations: Counter = field(default_factory=Counter)
     certificates: Counter = field(default_factory=Counter)
+    # Verdicts judged from a later start (A1.2 failed at t = 0 and held later; Verdict.judged_from).
+    judged_later: int = 0
 
     @property
     def examples(self) -> int:
@@ -98,6 +100,8 @@ class Recorder:
                 t.confirmations[v.confirmation] += 1
             if v.certificate is not None:
                 t.certificates[v.certificate] += 1
+            if v.judged_from is not None:
+                t.judged_later += 1
             if v.value is not None and math.isfinite(v.value) and v.status != Status.NOT_APPLICABLE:
                 pick = min if v.claim in CLAIMS and CLAIMS[v.claim].worse == "min" else max
                 t.worst = v.value if t.worst is None else pick(t.worst, v.value)
@@ -122,6 +126,7 @@ class Recorder:
                 "backends": dict(t.backends),
                 "confirmations": dict(t.confirmations),
                 "certificates": dict(t.certificates),
+                "judged_from_later_start": t.judged_later,
                 "note": t.note(),
                 "statement": claim.statement if claim else "",
                 "source": claim.source if claim else "",
@@ -196,7 +201,9 @@ class Recorder:
 
 
 def _backends(entry: dict) -> str:
-    """The arithmetic behind a claim's verdicts, with second looks and certificates, e.g.
-    "float64 ×118, mpmath-50 ×2; float64 artefact ×2; certified ×120"."""
+    """The arithmetic behind a claim's verdicts, with second looks, certificates and later starts,
+    e.g. "float64 ×118, mpmath-50 ×2; float64 artefact ×2; certified ×120; from t₀ > 0 ×3"."""
     parts = [", ".join(f"{k} ×{n}" for k, n in d.items()) for d in (entry["backends"], entry["confirmations"], entry["certificates"]) if d]
+    if entry.get("judged_from_later_start"):
+        parts.append(f"from t₀ > 0 ×{entry['judged_from_later_start']}")
     return "; ".join(parts)

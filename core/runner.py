@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .assumptions import Setup
+from .assumptions import Setup, run_assumptions
 from .claims import SUPPORT_PHASE_GROWTH, check_claims, support_phase_norm
 from .confirm import CONFIRM_DIGITS, confirm
 from .dynamics import Trajectory, gradient_descent, gradient_flow
@@ -113,7 +113,7 @@ def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = Non
     rule = "paper" if spec.method == "gd" and spec.gd_step is None else "constant"
     setup = Setup(Z, problem.max_margin, loss, layers0, spec.method, step_rule=rule, seed=spec.seed)
     u_bar = problem.max_margin.u_bar if problem.max_margin is not None else None
-    assumptions = setup.check()
+    assumptions, _ = run_assumptions(setup, traj)
     verdicts = confirm(traj, setup, u_bar, check_claims(traj, setup, u_bar, ids, assumptions=assumptions), assumptions=assumptions)
     return RunOutcome(spec, traj, assumptions, verdicts)
 
