@@ -66,14 +66,16 @@ def check_examples(check_case, cases: st.SearchStrategy, claim_ids: tuple[str, .
     """Run every example: fail on any violated claim; afterwards, fail any claim never shown holding.
 
     A claim that was only ever inconclusive or not applicable has shown nothing, so the test
-    must not pass on it. ``pins``: (PlantedProblem, RunSpec) pairs always run first (minimised
-    failures found earlier, kept as regression examples). ``settings``: hypothesis settings
-    for this property (default: the active profile).
+    must not pass on it. ``pins``: (PlantedProblem, RunSpec) pairs, or (Problem, RunSpec, {"seed":
+    ..., "label": ...}) for given data, always run first (minimised failures found earlier, kept
+    as regression examples). ``settings``: hypothesis settings for this property (default: the
+    active profile).
     """
     seen = []
 
     def example(case):
-        verdicts, replay = check_case(*case, claim_ids)
+        problem, spec, *named = case
+        verdicts, replay = check_case(problem, spec, claim_ids, **(named[0] if named else {}))
         seen.append(verdicts)
         bad = [v for v in verdicts if v.status == Status.VIOLATED]
         assert not bad, "; ".join(f"{v.claim}: {v.reason}" for v in bad) + f"\nreplay: {replay}"
