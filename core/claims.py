@@ -76,6 +76,7 @@ def _judge(run: "RunRecord", q: np.ndarray, scale: np.ndarray, p: float, **kw):
     on their late phase only); and a gap that rose but stayed below the threshold is a transient
     as far as a feasible run can tell (inconclusive, see judge_limit)."""
     if _is_gd(run):  # no decay exponent either: in the step count it measures nothing of the path
+        kw.pop("violation_growth", None)  # trend only: a rise above the threshold is evidence either way
         return dataclasses.replace(judge_limit(q, run.metrics.times + 1.0, p=0.0, trend_only=True, **kw), exponent=None, end_exponent=None)
     return judge_limit(q, scale, p=p, **kw)
 
@@ -322,6 +323,17 @@ def _in_support_phase(predicate):
     return judged
 
 
+# A max-margin gap can stay flat while ‖w_prod‖ grows x7 before it decays (core.verdicts, the
+# judge's comment block): a flat or rising gap is a violation only over a late window in which
+# ‖w_prod‖ ≈ F̄^L grew at least MM_VIOLATION_GROWTH-fold (14x the longest such stretch measured),
+# i.e. F̄ by MM_VIOLATION_GROWTH^(1/L).
+MM_VIOLATION_GROWTH = 100.0
+
+
+def _mm_violation_growth(run: RunRecord) -> float:
+    return MM_VIOLATION_GROWTH ** (1.0 / len(run.trajectory.final))
+
+
 # Max-margin limits are judged with rate p = 2 in the mean layer norm F̄: every gap below
 # contains the layers' distance from rank one and alignment, ≤ O(D/F̄²) by Lemma 2, while the
 # direction error of w_prod itself falls faster, like 1/(min margin) ∝ F̄^{-L} (numerics.md).
@@ -332,7 +344,7 @@ MM_RATE = 2.0
 def max_margin_v1(run: RunRecord) -> Verdict:
     thr = _gap_threshold(run)
     cid = "gf.max_margin_v1"
-    jd = _judge(run, run.metrics.stack("v1_gap_ubar"), _mean_layer_norm(run), MM_RATE, threshold=thr, floor=GAP_FLOOR, what="1 - |<v_1, ū>|")
+    jd = _judge(run, run.metrics.stack("v1_gap_ubar"), _mean_layer_norm(run), MM_RATE, threshold=thr, floor=GAP_FLOOR, what="1 - |<v_1, ū>|", violation_growth=_mm_violation_growth(run))
     return _from_limit(cid, jd, thr)
 
 
@@ -347,7 +359,7 @@ def max_margin_product(run: RunRecord) -> Verdict:
     r = tm.stack("w_norm") / scale ** len(run.trajectory.final)
     theta = tm.stack("angle_ubar")
     gap = (1 - r) + r * 2 * np.sin(theta / 2) ** 2
-    jd = _judge(run, gap, scale, MM_RATE, threshold=thr, floor=PROD_GAP_FLOOR, what="1 - <w_prod/∏‖W_k‖_F, +ū>")
+    jd = _judge(run, gap, scale, MM_RATE, threshold=thr, floor=PROD_GAP_FLOOR, what="1 - <w_prod/∏‖W_k‖_F, +ū>", violation_growth=_mm_violation_growth(run))
     return _from_limit(cid, jd, thr)
 
 
@@ -361,7 +373,7 @@ def margin_corollary(run: RunRecord) -> Verdict:
     gap = (gamma - run.metrics.stack("min_margin")) / gamma
     # The margin is first order in the direction error θ ∝ 1/ρ = F̄^{-L} (1 − cos is second
     # order), so for L = 1 the rate in F̄ is 1, not 2.
-    jd = _judge(run, gap, _mean_layer_norm(run), min(MM_RATE, len(run.trajectory.final)), threshold=thr, floor=PROD_GAP_FLOOR, what="(γ - min_i <w_prod, z_i>/∏‖W_k‖_F)/γ")
+    jd = _judge(run, gap, _mean_layer_norm(run), min(MM_RATE, len(run.trajectory.final)), threshold=thr, floor=PROD_GAP_FLOOR, what="(γ - min_i <w_prod, z_i>/∏‖W_k‖_F)/γ", violation_growth=_mm_violation_growth(run))
     return _from_limit(cid, jd, thr)
 
 

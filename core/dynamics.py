@@ -19,6 +19,7 @@ about 2,000 evaluations. Checkpoints are recorded at equal steps in s, i.e. log-
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -212,6 +213,19 @@ def gradient_flow(
     if s_end > checkpoints[-1].time:
         checkpoints.append(Checkpoint(float(s_end), unflatten(np.array(theta_end), shapes)))
     return Trajectory("gf", Z, loss, checkpoints, reason, evals, time.perf_counter() - t0, settings=settings)
+
+
+def extend_flow(traj: Trajectory, **options) -> Trajectory:
+    """``traj`` (a float64 gradient-flow run) followed further: :func:`gradient_flow` from its
+    last state with ``options`` (e.g. a larger target_layer_norm), its checkpoints appended with
+    the log-norm time continued. The stop reason is the continuation's, saying from where."""
+    if traj.method != "gf" or traj.backend != FLOAT64.name:
+        raise ProblemError(f"only a float64 gradient-flow run can be extended, not {traj.method} on {traj.backend}")
+    s0 = traj.checkpoints[-1].time
+    more = gradient_flow(traj.Z, traj.loss, traj.final, **{**{k: traj.settings[k] for k in ("rtol", "atol") if k in traj.settings}, **options})
+    cps = traj.checkpoints + [dataclasses.replace(cp, time=s0 + cp.time) for cp in more.checkpoints[1:]]
+    reason = f"{more.stop_reason} (run extended from s = {s0:.4g}, where it had stopped: {traj.stop_reason})"
+    return dataclasses.replace(traj, checkpoints=cps, stop_reason=reason, grad_evals=traj.grad_evals + more.grad_evals, wall_time=traj.wall_time + more.wall_time)
 
 
 def _first_true(pred, a: float, b: float, rel: float = 1e-12) -> float:

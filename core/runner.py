@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from .assumptions import Setup, run_assumptions
-from .claims import SUPPORT_PHASE_GROWTH, check_claims, support_phase_norm
+from .claims import CLAIMS, MM_VIOLATION_GROWTH, SUPPORT_PHASE_GROWTH, check_claims, support_phase_norm
 from .confirm import CONFIRM_DIGITS, confirm
-from .dynamics import Trajectory, gradient_descent, gradient_flow
+from .dynamics import Trajectory, extend_flow, gradient_descent, gradient_flow
 from .errors import ProblemError
 from .late_phase import continue_in_mpmath, gradient_flow_mp
 from .losses import get_loss
@@ -25,7 +25,7 @@ from .metrics import lemma2_D
 from .network import init_layers
 from .paper_gd import paper_step_gd
 from .problem import Problem
-from .verdicts import Verdict
+from .verdicts import Status, Verdict
 
 # Late-phase target of a gradient-flow run: layers grow until ‖W_k‖_F² ≥ LATE_FACTOR²·max(1, D),
 # where Lemma 2 puts every rank gap below D/‖W_k‖_F² ≤ 1/LATE_FACTOR² = 1e-4, ten times below
@@ -34,6 +34,13 @@ LATE_FACTOR = 100.0
 # --late-phase: how much further (log-norm time s, so a factor e^5 ≈ 150 in ‖θ‖) the mpmath
 # continuation follows the flow past the float64 floor.
 LATE_PHASE_SPAN = 5.0
+# A float64 gradient-flow run that met its target with a limit claim still inconclusive (too short
+# a late window, a rate constant still settling, a flat stretch that may be a transient) is
+# followed further once, until ‖w_prod‖ ≈ F̄^L has grown RUN_LONGER-fold more (layer norms by
+# RUN_LONGER^(1/L)) or the float64 floor stops it, and judged again. RUN_LONGER is
+# core.claims.MM_VIOLATION_GROWTH: the growth a late window needs before a flat max-margin gap
+# counts as a violation.
+RUN_LONGER = MM_VIOLATION_GROWTH
 # --precision: the mpmath run's budget in s (the float64 integrator's default s_max is 40; a
 # target is normally met far earlier).
 MP_S_MAX = 40.0
@@ -114,8 +121,22 @@ def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = Non
     setup = Setup(Z, problem.max_margin, loss, layers0, spec.method, step_rule=rule, seed=spec.seed)
     u_bar = problem.max_margin.u_bar if problem.max_margin is not None else None
     assumptions, _ = run_assumptions(setup, traj)
-    verdicts = confirm(traj, setup, u_bar, check_claims(traj, setup, u_bar, ids, assumptions=assumptions), assumptions=assumptions)
+    verdicts = check_claims(traj, setup, u_bar, ids, assumptions=assumptions)
+    if _worth_running_longer(traj, spec, verdicts):
+        reached = min(float(np.linalg.norm(W)) for W in traj.final)
+        traj = extend_flow(traj, target_layer_norm=reached * RUN_LONGER ** (1.0 / spec.depth))
+        assumptions, _ = run_assumptions(setup, traj)
+        verdicts = check_claims(traj, setup, u_bar, ids, assumptions=assumptions)
+    verdicts = confirm(traj, setup, u_bar, verdicts, assumptions=assumptions)
     return RunOutcome(spec, traj, assumptions, verdicts)
+
+
+def _worth_running_longer(traj: Trajectory, spec: RunSpec, verdicts: list[Verdict]) -> bool:
+    """A float64 gradient-flow run that met its target while a limit claim (or conjecture) is
+    still inconclusive: a longer run can decide it (see RUN_LONGER)."""
+    if spec.method != "gf" or spec.precision is not None or spec.late_phase or traj.stop_reason != "target reached":
+        return False
+    return any(v.status == Status.INCONCLUSIVE and CLAIMS[v.claim].kind in ("limit", "conjecture") for v in verdicts)
 
 
 def _support_dominance_norm(problem: Problem, depth: int) -> float:
