@@ -7,9 +7,9 @@ from hypothesis import example as pinned
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.runner import RunSpec
-from core.strategies import depths, generic_planted_problems, init_seeds, inits, planted_problems, widths
-from core.verdicts import Status
+from aligncheck.harness.runner import RunSpec
+from aligncheck.testing.strategies import depths, generic_planted_problems, init_seeds, inits, planted_problems, widths
+from aligncheck.claims.verdicts import Status
 
 
 @st.composite

@@ -1,6 +1,6 @@
 """Conjecture harness: hypothesis profiles, the session-wide recorder and the end-of-session report.
 
-Every example's verdicts go to one :class:`core.report.Recorder`; at the end of the session the
+Every example's verdicts go to one :class:`aligncheck.harness.report.Recorder`; at the end of the session the
 per-claim table is printed and written to reports/conjectures.json. A violated verdict saves its
 data under reports/cases/ so that the printed replay command reruns it exactly.
 """
@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from core.profiles import register
-from core.problem import Problem
-from core.report import Recorder
-from core.runner import RunSpec, replay_command, run_checked, save_case
-from core.strategies import PlantedProblem, planted_case
-from core.verdicts import Status, Verdict
+from aligncheck.harness.profiles import register
+from aligncheck.data.problem import Problem
+from aligncheck.harness.report import Recorder
+from aligncheck.harness.runner import RunSpec, replay_command, run_checked, save_case
+from aligncheck.testing.strategies import PlantedProblem, planted_case
+from aligncheck.claims.verdicts import Status, Verdict
 
 register()
 

@@ -8,8 +8,8 @@ conjecture at all (everything inconclusive or not applicable), since then it has
 from hypothesis import given, settings
 
 from cases import run_cases
-from core.profiles import examples
-from core.verdicts import Status
+from aligncheck.harness.profiles import examples
+from aligncheck.claims.verdicts import Status
 
 
 def _collect(check_case, cases, cid, budget=None):

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.assumptions import Setup
-from core.claims import CLAIMS, RunRecord, check_claims, margin_corollary, max_margin_product, max_margin_v1
-from core.dynamics import gradient_descent, gradient_flow
-from core.losses import EXP, POLY
-from core.metrics import trajectory_metrics
-from core.network import init_layers
-from core.problem import Problem
-from core.strategies import planted_case, planted_problem
-from core.verdicts import Status
+from aligncheck.claims.assumptions import Setup
+from aligncheck.claims.ji_telgarsky import CLAIMS, RunRecord, check_claims, margin_corollary, max_margin_product, max_margin_v1
+from aligncheck.dynamics.flow import gradient_descent, gradient_flow
+from aligncheck.numerics.losses import EXP, POLY
+from aligncheck.numerics.metrics import trajectory_metrics
+from aligncheck.numerics.network import init_layers
+from aligncheck.data.problem import Problem
+from aligncheck.testing.strategies import planted_case, planted_problem
+from aligncheck.claims.verdicts import Status
 
 
 def test_control_poly_tail(recorder):

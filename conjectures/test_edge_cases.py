@@ -23,19 +23,19 @@ import pytest
 from hypothesis import example as pinned
 from hypothesis import given, settings
 
-from core.claims import CLAIMS
-from core.edge_cases import EDGE_KINDS, EdgeCase, build_edge_case, edge_run_cases, network_tags
-from core.network import INITS
-from core.profiles import examples
-from core.runner import RunSpec
-from core.verdicts import Status, Verdict
+from aligncheck.claims.ji_telgarsky import CLAIMS
+from aligncheck.testing.edge_cases import EDGE_KINDS, EdgeCase, build_edge_case, edge_run_cases, network_tags
+from aligncheck.numerics.network import INITS
+from aligncheck.harness.profiles import examples
+from aligncheck.harness.runner import RunSpec
+from aligncheck.claims.verdicts import Status, Verdict
 
 CLAIM_IDS = tuple(cid for cid, c in CLAIMS.items() if "gf" in c.methods and cid.split(".")[0] in ("gf", "data", "conj"))
 THEOREM_IDS = tuple(cid for cid in CLAIM_IDS if CLAIMS[cid].kind != "conjecture")
 
 NETWORK_TAGS = ("depth 1", "depth 8", "width-1 bottleneck", *(f"init {i}" for i in INITS))
 
-# Drawn examples per kind on top of its pins: the "edge" budget of core.profiles (ci: 4, so about
+# Drawn examples per kind on top of its pins: the "edge" budget of aligncheck.harness.profiles (ci: 4, so about
 # 9·(2 + 4) = 54 runs), since a depth-8 run, γ = 1e-6 or n = 10^4 costs up to ~3 s (the
 # 20,000-evaluation budget, or the sign-lemma search over 10^4 points). Drawn per kind rather than
 # over all kinds at once: derandomized draws over the kinds left some with their pins only.
@@ -44,7 +44,7 @@ DRAWN_PER_KIND = examples("edge")
 # A false violation found by this module, pinned as a regression example: at n = 10^4, depth 1,
 # runs used to stop (R ≤ 1e-100, ‖W_1‖_F ≥ 100) while the non-support points still dominated the
 # softmax weights, where the direction gap rises before it decays like ‖w‖^-2; the runner's target
-# now waits for the support vectors to carry the gradient (core.runner.NON_SV_LOG_SHARE).
+# now waits for the support vectors to carry the gradient (aligncheck.harness.runner.NON_SV_LOG_SHARE).
 REGRESSIONS: dict[str, list[tuple[EdgeCase, RunSpec]]] = {
     "large_n": [(build_edge_case("large_n", 1001, n=10_000, d=3, gamma=0.9), RunSpec(depth=1, loss="exp", init="w1zero", seed=1, widths=()))],
 }

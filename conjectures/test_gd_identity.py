@@ -5,8 +5,8 @@ recorded step to rounding.
 """
 
 from cases import check_examples, run_cases
-from core.runner import RunSpec
-from core.strategies import planted_problem
+from aligncheck.harness.runner import RunSpec
+from aligncheck.testing.strategies import planted_problem
 
 CLAIM_IDS = ("gd.balancedness_identity",)
 

@@ -6,25 +6,25 @@ The paper's step shrinks like R_t^{−(2L−2)} and the norms grow like log t, s
 depth 1-2 with a small start (init scale 0.1) and 30,000 steps (1-3 s each): deeper or larger
 starts leave every limit inconclusive at any CI-sized budget (core/paper_gd.py has measurements).
 The problems have no non-support points: the max-margin claims are judged only once the support
-vectors carry the gradient (‖w_prod‖ ≥ (ln n + 7)/Δ, core.claims.support_phase_norm), which a
+vectors carry the gradient (‖w_prod‖ ≥ (ln n + 7)/Δ, aligncheck.claims.ji_telgarsky.support_phase_norm), which a
 GD run with non-support points Δ ≈ 0.05-0.5 above the margin does not reach in 30,000 steps.
-GD is judged against its own end points (core.claims: GD_GAP_THRESHOLD, GD_MARGIN_THRESHOLD,
+GD is judged against its own end points (aligncheck.claims.ji_telgarsky: GD_GAP_THRESHOLD, GD_MARGIN_THRESHOLD,
 GD_RISK_FRACTION, GD_NORM_GROWTH), with the trend over the late phase in the step count.
 """
 
 from hypothesis import settings
 
 from cases import check_examples, run_cases
-from core.profiles import examples
-from core.runner import RunSpec
-from core.strategies import planted_problem
+from aligncheck.harness.profiles import examples
+from aligncheck.harness.runner import RunSpec
+from aligncheck.testing.strategies import planted_problem
 
 GD_LIMITS = ("gd.risk_to_zero", "gd.norms_diverge", "gd.rank_one", "gd.adjacent_alignment", "gd.product_alignment",
              "gd.max_margin_v1", "gd.max_margin_product", "gd.margin_corollary")
 STEPS = 30_000
 INIT_SCALE = 0.1
 
-# Each example costs 1-3 s (core.profiles: the "long" budget).
+# Each example costs 1-3 s (aligncheck.harness.profiles: the "long" budget).
 FEWER = settings(max_examples=examples("long"))
 
 # Depth 2 (the only depth here with adjacent layers), generic position: always run first.

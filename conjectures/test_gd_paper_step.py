@@ -11,7 +11,7 @@ run got.
 from hypothesis import settings
 
 from cases import check_examples, run_cases
-from core.profiles import examples
+from aligncheck.harness.profiles import examples
 
 # The smoothness hunt and the ball-leaving run cost seconds per example (the "search" budget).
 FEWER = settings(max_examples=examples("search"))

@@ -8,15 +8,15 @@ Examples are drawn in the theorem's setting: d independent support vectors spann
 import numpy as np
 
 from cases import check_examples, run_cases
-from core.problem import Problem
-from core.runner import RunSpec
-from core.strategies import planted_problem
+from aligncheck.data.problem import Problem
+from aligncheck.harness.runner import RunSpec
+from aligncheck.testing.strategies import planted_problem
 
 CLAIM_IDS = ("gf.max_margin_v1", "gf.max_margin_product", "gf.margin_corollary")
 
 # False violations found on the way (issue 8), kept as regression examples. Both are depth-1 runs
 # on problems whose every point is a support vector, stopped while the offset w_prod − (its ū
-# part) was still moving to its limit (core.verdicts: the judge's comment block has the numbers).
+# part) was still moving to its limit (aligncheck.claims.verdicts: the judge's comment block has the numbers).
 ISSUE_8_X = [
     [0.2778644444794894, 0.3327740864725989, -0.33885948053113146, 0.4055100416373185, -0.14726377272092742, -0.20489422767907203],
     [-0.49212676859066784, -0.1785854290287897, -0.1297125410158235, -0.23439766313237811, -0.421412149995068, -0.08977529586433879],

@@ -1,3 +1,3 @@
-from core.profiles import register
+from aligncheck.harness.profiles import register
 
 register()

@@ -10,14 +10,14 @@ import mpmath
 import numpy as np
 import pytest
 
-from core.backends import FLOAT64, GUARD_BITS, Mpmath, backend_named
-from core.dynamics import Checkpoint, Trajectory
-from core.errors import ProblemError
-from core.losses import EXP, LOGISTIC, POLY, risk_and_weights
-from core.metrics import angle_between, balancedness, lemma2_D, snapshot, trajectory_metrics, unsigned_gap
-from core.network import flatten, init_layers, unflatten
-from core.risk import evaluate, hessian
-from core.strategies import planted_problem
+from aligncheck.numerics.backends import FLOAT64, GUARD_BITS, Mpmath, backend_named
+from aligncheck.dynamics.flow import Checkpoint, Trajectory
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.losses import EXP, LOGISTIC, POLY, risk_and_weights
+from aligncheck.numerics.metrics import angle_between, balancedness, lemma2_D, snapshot, trajectory_metrics, unsigned_gap
+from aligncheck.numerics.network import flatten, init_layers, unflatten
+from aligncheck.numerics.risk import evaluate, hessian
+from aligncheck.testing.strategies import planted_problem
 
 EPS = 2.0**-53  # unit roundoff of float64
 

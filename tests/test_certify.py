@@ -1,4 +1,4 @@
-"""Certified bounds (core.certify): Lemma 2's bounds and gd.descent in ball arithmetic.
+"""Certified bounds (aligncheck.numerics.certify): Lemma 2's bounds and gd.descent in ball arithmetic.
 
 Genuine gradient-flow and GD checkpoints are certified; deliberately broken ones are refuted;
 cases that hold with equality in exact arithmetic are never refuted and their enclosure holds
@@ -15,8 +15,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from core import certify
-from core.certify import (
+from aligncheck.numerics import certify
+from aligncheck.numerics.certify import (
     CERTIFIED,
     REFUTED,
     UNCERTAIN,
@@ -26,14 +26,14 @@ from core.certify import (
     certify_rank_bound,
     to_arb,
 )
-from core.dynamics import gradient_flow
-from core.errors import ProblemError
-from core.losses import EXP, LOGISTIC
-from core.metrics import lemma2_D, snapshot
-from core.network import init_layers
-from core.paper_gd import paper_step_gd
-from core.risk import evaluate, risk_gradients
-from core.strategies import planted_problem
+from aligncheck.dynamics.flow import gradient_flow
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.losses import EXP, LOGISTIC
+from aligncheck.numerics.metrics import lemma2_D, snapshot
+from aligncheck.numerics.network import init_layers
+from aligncheck.dynamics.paper_gd import paper_step_gd
+from aligncheck.numerics.risk import evaluate, risk_gradients
+from aligncheck.testing.strategies import planted_problem
 
 # The float64 metrics (SVD) agree with the exact quantities to a few eps·‖W‖²; 1e-10·max(1, ‖W‖²)
 # is far above that and far below the O(1) margins the broken cases move the slack by.
@@ -225,7 +225,7 @@ def test_descent_certified_with_paper_step_and_refuted_at_1000x(problem):
         cp = traj.checkpoints[0]
         cert = certify_descent(problem.Z, "logistic", cp.layers, cp.next_layers, cp.step_size)
         assert cert.status == want, cert.detail
-        # The ball computation (its own gradient formula) agrees with core.risk's float64 one.
+        # The ball computation (its own gradient formula) agrees with aligncheck.numerics.risk's float64 one.
         assert cert.lower - DESCENT_AGREE <= _float_slack(problem.Z, LOGISTIC, cp.layers, cp.next_layers, cp.step_size) <= cert.upper + DESCENT_AGREE
         assert _tight(cert.lower, cert.upper)
     assert cert.upper < -0.1  # 1000x: R drops, but by far less than (η/2)‖∇R‖²

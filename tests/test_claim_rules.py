@@ -10,15 +10,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from core.assumptions import Setup, a12_at
-from core.claims import GAP_THRESHOLD, NORM_THRESHOLD, RunRecord, _worst, check_claims, lemma2_alignment_bound, norms_diverge, rank_one
-from core.dynamics import Checkpoint, Trajectory, gradient_flow
-from core.losses import EXP, LOGISTIC
-from core.metrics import trajectory_metrics
-from core.network import init_layers
-from core.problem import Problem
-from core.strategies import planted_case, planted_problem
-from core.verdicts import Status, Verdict
+from aligncheck.claims.assumptions import Setup, a12_at
+from aligncheck.claims.ji_telgarsky import GAP_THRESHOLD, NORM_THRESHOLD, RunRecord, _worst, check_claims, lemma2_alignment_bound, norms_diverge, rank_one
+from aligncheck.dynamics.flow import Checkpoint, Trajectory, gradient_flow
+from aligncheck.numerics.losses import EXP, LOGISTIC
+from aligncheck.numerics.metrics import trajectory_metrics
+from aligncheck.numerics.network import init_layers
+from aligncheck.data.problem import Problem
+from aligncheck.testing.strategies import planted_case, planted_problem
+from aligncheck.claims.verdicts import Status, Verdict
 
 
 @pytest.fixture(scope="module")

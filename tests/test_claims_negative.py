@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from core.assumptions import Setup
-from core.claims import CLAIMS, check_claims
-from core.dynamics import Checkpoint, Trajectory, gradient_descent, gradient_flow
-from core.losses import EXP, LOGISTIC
-from core.network import flatten, init_layers, unflatten
-from core.risk import evaluate, risk_gradients
-from core.strategies import planted_case, planted_problem
-from core.verdicts import Status
+from aligncheck.claims.assumptions import Setup
+from aligncheck.claims.ji_telgarsky import CLAIMS, check_claims
+from aligncheck.dynamics.flow import Checkpoint, Trajectory, gradient_descent, gradient_flow
+from aligncheck.numerics.losses import EXP, LOGISTIC
+from aligncheck.numerics.network import flatten, init_layers, unflatten
+from aligncheck.numerics.risk import evaluate, risk_gradients
+from aligncheck.testing.strategies import planted_case, planted_problem
+from aligncheck.claims.verdicts import Status
 
 GF_IDS = [c.id for c in CLAIMS.values() if "gf" in c.methods and c.kind != "conjecture"]
 

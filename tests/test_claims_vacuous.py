@@ -8,16 +8,16 @@ import dataclasses
 import numpy as np
 import pytest
 
-from core.assumptions import Setup, a12_start, run_assumptions
-from core.claims import check_claims
-from core.dynamics import gradient_flow
-from core.losses import EXP, LOGISTIC
-from core.metrics import lemma2_D, restarted, trajectory_metrics
-from core.network import init_layers
-from core.problem import Problem
-from core.runner import RunSpec, run_checked
-from core.strategies import planted_case, planted_problem
-from core.verdicts import Status
+from aligncheck.claims.assumptions import Setup, a12_start, run_assumptions
+from aligncheck.claims.ji_telgarsky import check_claims
+from aligncheck.dynamics.flow import gradient_flow
+from aligncheck.numerics.losses import EXP, LOGISTIC
+from aligncheck.numerics.metrics import lemma2_D, restarted, trajectory_metrics
+from aligncheck.numerics.network import init_layers
+from aligncheck.data.problem import Problem
+from aligncheck.harness.runner import RunSpec, run_checked
+from aligncheck.testing.strategies import planted_case, planted_problem
+from aligncheck.claims.verdicts import Status
 
 
 @pytest.fixture(scope="module")

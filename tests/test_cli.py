@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import core.cli as cli
-from core.claims import CLAIMS
-from core.strategies import planted_problem
-from core.verdicts import Status, Verdict
+import aligncheck.harness.cli as cli
+from aligncheck.claims.ji_telgarsky import CLAIMS
+from aligncheck.testing.strategies import planted_problem
+from aligncheck.claims.verdicts import Status, Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOWN = 1e-9  # known-answer tolerance of the brief
@@ -34,9 +34,9 @@ def call(capsys, *args: object) -> tuple[int, str, str]:
 
 
 def run_cli(*args: object) -> subprocess.CompletedProcess:
-    """`python -m core.cli args` in a subprocess, from the repository root."""
+    """`python -m aligncheck.harness.cli args` in a subprocess, from the repository root."""
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", *map(str, args)],
+        [sys.executable, "-m", "aligncheck.harness.cli", *map(str, args)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
 
@@ -130,7 +130,7 @@ def test_maxmargin_json_full_precision(capsys, tmp_path):
     X, y, _ = soudry_data()
     path = save_npz(tmp_path / "soudry.npz", X, y)
     mm = max_margin_json(capsys, path)
-    from core.problem import load_problem
+    from aligncheck.data.problem import load_problem
 
     ref = load_problem(path).max_margin
     assert mm["gamma"] == ref.gamma
@@ -285,7 +285,7 @@ def test_bad_options_exit_2(capsys, planted_npz, case):
     ["missing_file", "non_separable", "unknown_loss", "bad_widths", "no_command", "nan"],
 )
 def test_bad_input_subprocess(tmp_path, planted_npz, case):
-    """The same contract seen from outside: real exit status, real stderr, `python -m core.cli`."""
+    """The same contract seen from outside: real exit status, real stderr, `python -m aligncheck.harness.cli`."""
     files = _bad_data_files(tmp_path)
     args = {
         "missing_file": ["maxmargin", files["missing"]],
@@ -454,7 +454,7 @@ def test_unexpected_exception_is_an_internal_error(capsys, monkeypatch, planted_
 def test_closed_stdout_is_not_a_verdict(planted_npz, json_flag):
     """stdout closed before the report (`| head`): status 141, not 1 ("violated"), no traceback."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "maxmargin", str(planted_npz), *json_flag],
+        [sys.executable, "-m", "aligncheck.harness.cli", "maxmargin", str(planted_npz), *json_flag],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     proc.stdout.close()

@@ -1,4 +1,4 @@
-"""A second look at violations (core.confirm): float64 artefacts disappear at high precision,
+"""A second look at violations (aligncheck.harness.confirm): float64 artefacts disappear at high precision,
 real violations stay."""
 
 from __future__ import annotations
@@ -8,15 +8,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-import core.metrics
-from core.assumptions import Setup
-from core.claims import check_claims
-from core.confirm import confirm, first_past_floor
-from core.dynamics import gradient_flow
-from core.losses import EXP
-from core.network import init_layers
-from core.strategies import planted_case, planted_problem
-from core.verdicts import Status
+import aligncheck.numerics.metrics
+from aligncheck.claims.assumptions import Setup
+from aligncheck.claims.ji_telgarsky import check_claims
+from aligncheck.harness.confirm import confirm, first_past_floor
+from aligncheck.dynamics.flow import gradient_flow
+from aligncheck.numerics.losses import EXP
+from aligncheck.numerics.network import init_layers
+from aligncheck.testing.strategies import planted_case, planted_problem
+from aligncheck.claims.verdicts import Status
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +49,15 @@ _K, _Y = 1e6, -5e-11
 
 def _cancelling_gap(a, b):
     """½‖a − sign·b‖² passed through a sum with terms of size 1e6 that cancel."""
-    g = core.metrics._exact_gap(a, b)
+    g = aligncheck.numerics.metrics._exact_gap(a, b)
     return (((g + _K) + _Y) - _K) - _Y
 
 
 def test_gap_computed_by_cancellation_is_a_float64_artefact(problem, layers0, genuine, monkeypatch):
     # The true 1 − |⟨v_2, u_1⟩| falls like ‖W‖^-4, far below 5e-11: float64's cancelling formula
     # stalls at 5e-11, the same formula at 50 digits does not.
-    monkeypatch.setattr(core.metrics, "_exact_gap", core.metrics._gap, raising=False)
-    monkeypatch.setattr(core.metrics, "_gap", _cancelling_gap)
+    monkeypatch.setattr(aligncheck.numerics.metrics, "_exact_gap", aligncheck.numerics.metrics._gap, raising=False)
+    monkeypatch.setattr(aligncheck.numerics.metrics, "_gap", _cancelling_gap)
     f64, hi = _judge(problem, layers0, genuine, ["gf.adjacent_alignment"])
     assert f64["gf.adjacent_alignment"].status == Status.VIOLATED
     v = hi["gf.adjacent_alignment"]

@@ -8,7 +8,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from core.data_lemmas import (
+from aligncheck.data.lemmas import (
     alpha,
     alpha_verdict,
     perp_basis,
@@ -17,10 +17,10 @@ from core.data_lemmas import (
     sign_lemma_threshold,
     sign_lemma_verdict,
 )
-from core.losses import EXP, LOGISTIC
-from core.maxmargin import max_margin
-from core.strategies import planted_problem
-from core.verdicts import Status
+from aligncheck.numerics.losses import EXP, LOGISTIC
+from aligncheck.data.maxmargin import max_margin
+from aligncheck.testing.strategies import planted_problem
+from aligncheck.claims.verdicts import Status
 
 
 def planted(d: int, seed: int, sv_rank: int | None = None, n_extra: int = 5):
@@ -224,7 +224,7 @@ def test_constructed_violation_below_threshold(loss):
     Z, mm = planted(3, 11)
     u = mm.u_bar
     B = perp_basis(u)
-    from core.losses import risk_and_weights
+    from aligncheck.numerics.losses import risk_and_weights
 
     _, q = risk_and_weights(loss, 2.0 * (Z @ u))
     g = B @ (B.T @ -(q @ Z))

@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 from scipy.special import expit, softmax
 
-from core.dynamics import gradient_descent, gradient_flow
-from core.errors import ProblemError
-from core.losses import EXP, LOGISTIC
-from core.metrics import angle_between, balancedness
-from core.network import init_layers, product
-from core.problem import Problem
-from core.risk import evaluate
-from core.strategies import depths, init_seeds, inits, planted_problem, planted_problems, widths
+from aligncheck.dynamics.flow import gradient_descent, gradient_flow
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.losses import EXP, LOGISTIC
+from aligncheck.numerics.metrics import angle_between, balancedness
+from aligncheck.numerics.network import init_layers, product
+from aligncheck.data.problem import Problem
+from aligncheck.numerics.risk import evaluate
+from aligncheck.testing.strategies import depths, init_seeds, inits, planted_problem, planted_problems, widths
 
 EPS = 2.0**-53
 MP = mpmath.MPContext()  # private 50-digit context for independent log R values
@@ -37,7 +37,7 @@ def planted(seed: int, d: int, *, gamma: float = 0.3, extra: int = 4):
 
 
 def mp_log_risk(Z, loss, w) -> float:
-    """log((1/n) Σ ℓ(⟨w, z_i⟩)) at 50 digits (independent of core.losses)."""
+    """log((1/n) Σ ℓ(⟨w, z_i⟩)) at 50 digits (independent of aligncheck.numerics.losses)."""
     ell = (lambda M: MP.exp(-M)) if loss is EXP else (lambda M: MP.log1p(MP.exp(-M)))
     m = Z @ w
     return float(MP.log(MP.fsum(ell(MP.mpf(float(x))) for x in m) / len(m)))
@@ -418,7 +418,7 @@ def test_gradient_descent_stops_cleanly_when_it_diverges():
 def test_gradient_flow_stops_at_a_critical_point_on_non_separable_data():
     # XOR data: the flow approaches a critical point, where the normalised direction ∇R/‖∇R‖ is
     # undefined. The run must stop there with a reason, never produce NaN states.
-    from core.problem import Problem
+    from aligncheck.data.problem import Problem
 
     X = np.array([[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]]) / 2
     p = Problem.from_arrays(X, np.array([1.0, 1.0, -1.0, -1.0]), require_separable=False)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.edge_cases import (
+from aligncheck.testing.edge_cases import (
     EDGE_DEPTHS,
     EDGE_KINDS,
     LARGE_N,
@@ -24,11 +24,11 @@ from core.edge_cases import (
     symmetric,
     tiny_margin,
 )
-from core.errors import ProblemError
-from core.network import INITS
-from core.report import Recorder
-from core.strategies import planted_problem
-from core.verdicts import Status, Verdict
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.network import INITS
+from aligncheck.harness.report import Recorder
+from aligncheck.testing.strategies import planted_problem
+from aligncheck.claims.verdicts import Status, Verdict
 
 # float64 rounding of planted constructions: a few ulps of O(1) quantities (as tests/test_strategies.py).
 TIGHT = 1e-13

@@ -14,11 +14,11 @@ import math
 import numpy as np
 import pytest
 
-from core.dynamics import gradient_descent
-from core.losses import EXP
-from core.network import product
-from core.problem import Problem
-from core.risk import evaluate
+from aligncheck.dynamics.flow import gradient_descent
+from aligncheck.numerics.losses import EXP
+from aligncheck.numerics.network import product
+from aligncheck.data.problem import Problem
+from aligncheck.numerics.risk import evaluate
 
 ETA = 1.0  # the step on the sum loss
 

@@ -1,4 +1,4 @@
-"""The high-precision gradient flow (core.late_phase): past the float64 floor, its invariants, and
+"""The high-precision gradient flow (aligncheck.dynamics.late_phase): past the float64 floor, its invariants, and
 agreement with the float64 integrator where both work."""
 
 from __future__ import annotations
@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.backends import Mpmath
-from core.dynamics import gradient_flow
-from core.errors import ProblemError
-from core.late_phase import continue_in_mpmath, gradient_flow_mp
-from core.losses import EXP
-from core.metrics import balancedness, trajectory_metrics
-from core.network import init_layers
-from core.strategies import planted_case, planted_problem
+from aligncheck.numerics.backends import Mpmath
+from aligncheck.dynamics.flow import gradient_flow
+from aligncheck.errors import ProblemError
+from aligncheck.dynamics.late_phase import continue_in_mpmath, gradient_flow_mp
+from aligncheck.numerics.losses import EXP
+from aligncheck.numerics.metrics import balancedness, trajectory_metrics
+from aligncheck.numerics.network import init_layers
+from aligncheck.testing.strategies import planted_case, planted_problem
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from core.errors import ProblemError
-from core.losses import EXP, LOGISTIC, LOSSES, get_loss, risk_and_weights
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.losses import EXP, LOGISTIC, LOSSES, get_loss, risk_and_weights
 
 EPS = 2.0**-53  # unit roundoff of float64
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 
-import core.maxmargin as mmod
-from core.errors import ProblemError
-from core.maxmargin import Certificate, NotSeparableError, max_margin
-from core.problem import Problem, scale_to_unit_ball
-from core.strategies import planted_case, planted_problem, planted_problems
+import aligncheck.data.maxmargin as mmod
+from aligncheck.errors import ProblemError
+from aligncheck.data.maxmargin import Certificate, NotSeparableError, max_margin
+from aligncheck.data.problem import Problem, scale_to_unit_ball
+from aligncheck.testing.strategies import planted_case, planted_problem, planted_problems
 
 SQ2 = np.sqrt(2.0)
 KNOWN = 1e-9  # known-answer tolerance of the brief; the solver is exact up to float64 rounding
@@ -358,13 +357,10 @@ def test_recovers_planted_solution(pp):
 
 
 @pytest.mark.parametrize("n_sv, sv_rank", [(60, 50), (30, 20)])
-def test_large_planted_problem_is_fast_and_exact(n_sv, sv_rank):
+def test_large_planted_problem_is_exact(n_sv, sv_rank):
     pp = planted_problem(3, n=10_000, d=50, gamma=0.05, n_sv=n_sv, sv_rank=sv_rank, data_rank=50)
-    t0 = time.perf_counter()
     mm = max_margin(pp.Z)
-    elapsed = time.perf_counter() - t0
     np.testing.assert_allclose(mm.u_bar, pp.u_bar, rtol=0, atol=1e-9)
     assert mm.gamma == pytest.approx(pp.gamma, rel=1e-9)
     assert mm.support.tolist() == pp.support.tolist()
     assert mm.sv_span_full == (sv_rank == 50)
-    assert elapsed < 5.0  # typically 0.1–0.5 s; 5 s leaves room for a loaded 2-core machine

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.losses import EXP, LOGISTIC
-from core.metrics import angle_between, balancedness, lemma2_D, snapshot, unsigned_gap
+from aligncheck.numerics.losses import EXP, LOGISTIC
+from aligncheck.numerics.metrics import angle_between, balancedness, lemma2_D, snapshot, unsigned_gap
 
 EPS = 2.0**-53  # unit roundoff of float64
 MP = mpmath.MPContext()  # private context (mp.prec is process-wide): 50 digits

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from core.errors import ProblemError
-from core.losses import LOGISTIC
-from core.metrics import balancedness, lemma2_D
-from core.network import INITS, flatten, init_layers, layer_gradients, layer_shapes, product, unflatten
-from core.risk import evaluate
-from core.strategies import depths, init_seeds, inits, planted_problems, widths
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.losses import LOGISTIC
+from aligncheck.numerics.metrics import balancedness, lemma2_D
+from aligncheck.numerics.network import INITS, flatten, init_layers, layer_gradients, layer_shapes, product, unflatten
+from aligncheck.numerics.risk import evaluate
+from aligncheck.testing.strategies import depths, init_seeds, inits, planted_problems, widths
 
 EPS = 2.0**-53  # unit roundoff of float64
 

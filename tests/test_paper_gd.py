@@ -1,4 +1,4 @@
-"""GD with the paper's step rule (Assumption 3.5) and the gd.* predicates of core.paper_gd.
+"""GD with the paper's step rule (Assumption 3.5) and the gd.* predicates of aligncheck.dynamics.paper_gd.
 
 The step rule is checked against an independent re-implementation; the finite-time claims
 (gd.descent, gd.error_budget, gd.smoothness) hold on genuine logistic runs, and each has a
@@ -13,13 +13,13 @@ import math
 import numpy as np
 import pytest
 
-from core.assumptions import Setup
-from core.claims import RunRecord
-from core.errors import ProblemError
-from core.losses import EXP, LOGISTIC
-from core.metrics import trajectory_metrics
-from core.network import init_layers
-from core.paper_gd import (
+from aligncheck.claims.assumptions import Setup
+from aligncheck.claims.ji_telgarsky import RunRecord
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.losses import EXP, LOGISTIC
+from aligncheck.numerics.metrics import trajectory_metrics
+from aligncheck.numerics.network import init_layers
+from aligncheck.dynamics.paper_gd import (
     PREDICATES,
     beta_R,
     constant_step_gd,
@@ -29,9 +29,9 @@ from core.paper_gd import (
     gd_smoothness,
     paper_step_gd,
 )
-from core.risk import risk_gradients
-from core.strategies import planted_case, planted_problem
-from core.verdicts import Status
+from aligncheck.numerics.risk import risk_gradients
+from aligncheck.testing.strategies import planted_case, planted_problem
+from aligncheck.claims.verdicts import Status
 
 STEPS = 2000
 

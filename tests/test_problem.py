@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from core.errors import ProblemError
-from core.maxmargin import NotSeparableError
-from core.problem import Problem, load_problem, scale_to_unit_ball
+from aligncheck.errors import ProblemError
+from aligncheck.data.maxmargin import NotSeparableError
+from aligncheck.data.problem import Problem, load_problem, scale_to_unit_ball
 
 GOOD_X = np.array([[0.5, 0.1], [-0.2, -0.6], [0.3, 0.4]])
 GOOD_Y = np.array([1.0, -1.0, 1.0])

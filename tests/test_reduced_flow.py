@@ -3,7 +3,7 @@ layered flow at high precision, at MATCHED TIME (not only along the same path).
 
 Convention (the time τ of both systems is the same variable, no constant factor):
 
-    layered:  dW_k/dτ = −∇_{W_k} log R(W),     k = 1..L   (core.risk.evaluate(...).grads)
+    layered:  dW_k/dτ = −∇_{W_k} log R(W),     k = 1..L   (aligncheck.numerics.risk.evaluate(...).grads)
     reduced:  dw/dτ   = −‖w‖^{2−2/L} (I + (L−1) w wᵀ/‖w‖²) ∇_w log R(w)
 
 with R(W) = (1/n) Σ_i ℓ(⟨w_prod, z_i⟩), w_prod = (W_L ⋯ W_1)ᵀ. (Gradient flow of R itself,
@@ -20,7 +20,7 @@ layer; then w = s^L u_L u_0, so ‖w‖ = s^L. With g = ∇_w log R, the layer g
 (u_L² = 1 in every term). Summing, dw/dτ = −s^{2L−2} (g + (L−1) u_0 u_0ᵀ g) and s^{2L−2} =
 ‖w‖^{2−2/L}: exactly the reduced flow above, in the same τ.
 
-Method. Both systems are integrated at 40 digits (core.backends.Mpmath(40), ~165 bits, its
+Method. Both systems are integrated at 40 digits (aligncheck.numerics.backends.Mpmath(40), ~165 bits, its
 private context) by the same fixed-step Gragg–Bulirsch–Stoer scheme (modified midpoint with
 2, 4, ..., 16 substeps per macro step H, Neville-extrapolated in h²: order 16), and w_prod of the
 layered run is compared with the reduced run's w at every macro step end. Fixed steps, so no
@@ -46,11 +46,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.backends import Mpmath
-from core.losses import EXP, LOGISTIC
-from core.network import flatten, init_layers, product, unflatten
-from core.risk import evaluate
-from core.strategies import planted_problem
+from aligncheck.numerics.backends import Mpmath
+from aligncheck.numerics.losses import EXP, LOGISTIC
+from aligncheck.numerics.network import flatten, init_layers, product, unflatten
+from aligncheck.numerics.risk import evaluate
+from aligncheck.testing.strategies import planted_problem
 
 DIGITS = 40
 D, WIDTHS = 3, [3, 2]  # L = 3

@@ -1,10 +1,10 @@
-"""The session report's tallies and pass rule (core.report): a claim passes only when nothing
+"""The session report's tallies and pass rule (aligncheck.harness.report): a claim passes only when nothing
 violated it and at least one example showed it holding."""
 
 from __future__ import annotations
 
-from core.report import Recorder
-from core.verdicts import Status, Verdict
+from aligncheck.harness.report import Recorder
+from aligncheck.claims.verdicts import Status, Verdict
 
 
 def _record(rec: Recorder, cid: str, *statuses: Status, **fields) -> None:

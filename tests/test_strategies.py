@@ -7,8 +7,8 @@ import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
-from core.errors import ProblemError
-from core.strategies import (
+from aligncheck.errors import ProblemError
+from aligncheck.testing.strategies import (
     INITS,
     NON_SV_GAP,
     PlantedProblem,

@@ -1,9 +1,9 @@
-"""The generic limit judge (core.verdicts.judge_limit) on synthetic series with known answers."""
+"""The generic limit judge (aligncheck.claims.verdicts.judge_limit) on synthetic series with known answers."""
 
 import numpy as np
 import pytest
 
-from core.verdicts import END_POINTS, MIN_LATE_GROWTH, RATE_SLACK, STALL_EXPONENT, Status, decay_exponent, judge_limit
+from aligncheck.claims.verdicts import END_POINTS, MIN_LATE_GROWTH, RATE_SLACK, STALL_EXPONENT, Status, decay_exponent, judge_limit
 
 SCALE = np.geomspace(1.0, 1e3, 40)
 FLOOR = 1e-18
@@ -151,7 +151,7 @@ def test_no_verdict_hangs_on_the_sign_of_a_rounding_error(noise):
 
 def test_a_noise_plateau_well_above_the_floor_is_violated():
     # Rounding noise of ~1e-14 (e.g. cancellation in a larger sum) while the true gap decays far
-    # below it: a stall, which core.confirm then replays at high precision.
+    # below it: a stall, which aligncheck.harness.confirm then replays at high precision.
     rng = np.random.default_rng(1)
     true = 1e-6 * LONG**-4.0  # below the noise over the whole late window (scale 316 -> 1e5)
     q = np.where(true < 1e-13, 1e-14 * rng.integers(1, 4, size=LONG.size), true)

@@ -8,9 +8,9 @@ Usage: pytest -m bench --benchmark-enable tests/bench/test_bench_backends.py
 One planted problem (n = 20 points, d = 5, γ = 0.25, support vectors spanning R^d), a seeded
 Gaussian network of depth L = 4 with hidden widths 5 (80 parameters), exp loss:
 
-- ``test_one_evaluation``: one ``core.risk.evaluate`` (log R and every layer gradient) on float64,
+- ``test_one_evaluation``: one ``aligncheck.numerics.risk.evaluate`` (log R and every layer gradient) on float64,
   mpmath at 30 digits and mpmath at 100 digits; group "one evaluation by backend".
-- ``test_one_hessian``: one exact ``core.risk.hessian`` (80 × 80) on the same three backends.
+- ``test_one_hessian``: one exact ``aligncheck.numerics.risk.hessian`` (80 × 80) on the same three backends.
 
 Inputs are converted to the backend once, outside the timed call (as the high-precision stepper
 does). Each mpmath benchmark records ``ratio_to_float64`` (its mean over the float64 mean of the
@@ -27,11 +27,11 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from core.backends import Backend, Mpmath, backend_named
-from core.losses import EXP
-from core.network import Layers, flatten, init_layers
-from core.risk import evaluate, hessian
-from core.strategies import planted_problem
+from aligncheck.numerics.backends import Backend, Mpmath, backend_named
+from aligncheck.numerics.losses import EXP
+from aligncheck.numerics.network import Layers, flatten, init_layers
+from aligncheck.numerics.risk import evaluate, hessian
+from aligncheck.testing.strategies import planted_problem
 
 pytestmark = pytest.mark.bench
 

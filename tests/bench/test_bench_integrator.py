@@ -17,8 +17,8 @@ vectors span R^d (Assumption 2.7) and one seeded Gaussian initialisation:
   stop-condition checks included, and exact Hessians, counted in one extra untimed run), gf_angle,
   gf_wall_times, gd_step, gd_steps, gd_time, gd_angle and ratio = gd_angle / gf_angle ("how much
   further gradient flow got in the same time").
-- ``test_one_evaluation`` / ``test_one_hessian``: the cost of one ``core.risk.evaluate`` (log R and
-  every layer gradient) and of one exact ``core.risk.hessian``, the two kernels the integrator calls.
+- ``test_one_evaluation`` / ``test_one_hessian``: the cost of one ``aligncheck.numerics.risk.evaluate`` (log R and
+  every layer gradient) and of one exact ``aligncheck.numerics.risk.hessian``, the two kernels the integrator calls.
 
 Only facts that must hold are asserted (the flow stopped because it reached its target angle;
 every angle and iterate is finite), never timings. Timings depend on BLAS threading: the flow's
@@ -40,13 +40,13 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-import core.dynamics as dynamics
-from core.dynamics import gradient_descent, gradient_flow
-from core.losses import EXP
-from core.metrics import angle_between
-from core.network import Layers, init_layers, product
-from core.risk import evaluate, hessian
-from core.strategies import planted_problem
+import aligncheck.dynamics.flow as dynamics
+from aligncheck.dynamics.flow import gradient_descent, gradient_flow
+from aligncheck.numerics.losses import EXP
+from aligncheck.numerics.metrics import angle_between
+from aligncheck.numerics.network import Layers, init_layers, product
+from aligncheck.numerics.risk import evaluate, hessian
+from aligncheck.testing.strategies import planted_problem
 
 pytestmark = pytest.mark.bench
 
@@ -119,7 +119,7 @@ def _gd_for(case: Case, step: float, budget: float) -> tuple[Layers, int, float]
 
 
 def _count_calls(case: Case, target: float, monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
-    """(evaluate calls, hessian calls) made by one gradient_flow run, counted by wrapping core.dynamics' names."""
+    """(evaluate calls, hessian calls) made by one gradient_flow run, counted by wrapping aligncheck.dynamics.flow' names."""
     counts = {"evaluate": 0, "hessian": 0}
 
     def counting(name, fn):

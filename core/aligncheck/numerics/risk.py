@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends import FLOAT64, Backend, logsumexp
-from .losses import Loss, risk_and_weights
-from .network import Layers, layer_gradients, left_vectors, product
+from aligncheck.numerics.backends import FLOAT64, Backend, logsumexp
+from aligncheck.numerics.losses import Loss, risk_and_weights
+from aligncheck.numerics.network import Layers, layer_gradients, left_vectors, product
 
 
 @dataclass(frozen=True)

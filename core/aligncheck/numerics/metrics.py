@@ -9,7 +9,7 @@ left/right singular vectors of W_k (signs arbitrary, so alignments use |·|); F_
 - angles as 2·atan2(‖â − b̂‖, ‖â + b̂‖) (arccos loses everything below 1e-8).
 
 Every metric is computed in the backend ``bk`` (float64, or mpf object arrays for
-:class:`core.backends.Mpmath`) and only the final scalars are converted to float: a gap of 1e-40
+:class:`aligncheck.numerics.backends.Mpmath`) and only the final scalars are converted to float: a gap of 1e-40
 is a float64 number, but it only exists if the vectors and singular values it is formed from
 carry more than 16 digits. A backend coarser than the layers it is given is an error, never a
 silent conversion to float64.
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends import FLOAT64, Backend, Float64, backend_named
-from .errors import ProblemError
-from .losses import Loss
-from .network import Layers
-from .risk import evaluate
+from aligncheck.numerics.backends import FLOAT64, Backend, Float64, backend_named
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.losses import Loss
+from aligncheck.numerics.network import Layers
+from aligncheck.numerics.risk import evaluate
 
 
 def _to_float(bk: Backend, x) -> float:
@@ -241,7 +241,7 @@ def _trajectory_backend(trajectory, bk: Backend | None) -> Backend:
 
 
 def trajectory_metrics(trajectory, u_bar: np.ndarray | None = None, bk: Backend | None = None) -> TrajectoryMetrics:
-    """Compute :class:`TrajectoryMetrics` for a :class:`core.dynamics.Trajectory`, with ū (d,) if given.
+    """Compute :class:`TrajectoryMetrics` for a :class:`aligncheck.dynamics.flow.Trajectory`, with ū (d,) if given.
 
     ``bk``: the backend to measure in; by default the one the trajectory names (``trajectory.backend``,
     e.g. "mpmath-50" for checkpoints whose layers are mpf object arrays). A coarser one is an error.

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .losses import Loss
-from .network import Layers
-from .risk import evaluate
+from aligncheck.numerics.losses import Loss
+from aligncheck.numerics.network import Layers
+from aligncheck.numerics.risk import evaluate
 
 ASSUMPTIONS: dict[str, str] = {
     "separable": "the data are linearly separable",

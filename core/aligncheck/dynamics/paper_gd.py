@@ -23,7 +23,7 @@ verdicts are INCONCLUSIVE on such runs, which is the honest answer. The finite-t
 pairs. β(R) is loose: the largest ratio ‖∇R(W) − ∇R(V)‖/‖W − V‖ found is ~4% of β(R), so a
 real run at 10x the paper's step still satisfies the descent inequality (it fails at 1000x).
 
-Everything per step is formed in the log domain (log R from :func:`core.risk.evaluate`, and
+Everything per step is formed in the log domain (log R from :func:`aligncheck.numerics.risk.evaluate`, and
 log ‖∇R‖² = 2 log R + log ‖∇ log R‖²); only the update multiplies by R, which is representable
 for every risk a feasible run reaches.
 """
@@ -37,13 +37,13 @@ import time
 import numpy as np
 from scipy.optimize import minimize
 
-from .certify import certify_descent
-from .dynamics import Checkpoint, Trajectory, _check_layers
-from .errors import ProblemError
-from .losses import Loss
-from .network import Layers, flatten, unflatten
-from .risk import evaluate, risk_gradients
-from .verdicts import Status, Verdict
+from aligncheck.numerics.certify import certify_descent
+from aligncheck.dynamics.flow import Checkpoint, Trajectory, _check_layers
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.losses import Loss
+from aligncheck.numerics.network import Layers, flatten, unflatten
+from aligncheck.numerics.risk import evaluate, risk_gradients
+from aligncheck.claims.verdicts import Status, Verdict
 
 EPS = float(np.finfo(float).eps)
 
@@ -218,7 +218,7 @@ def _per_step(run) -> dict | None:
 
 
 def _no_log(cid: str) -> Verdict:
-    return Verdict(cid, Status.NOT_APPLICABLE, None, None, "the run has no per-step log of η_t and R(W(t)): not a paper-step GD run (core.paper_gd.paper_step_gd)")
+    return Verdict(cid, Status.NOT_APPLICABLE, None, None, "the run has no per-step log of η_t and R(W(t)): not a paper-step GD run (aligncheck.dynamics.paper_gd.paper_step_gd)")
 
 
 def _dims(run) -> tuple[int, int]:
@@ -454,7 +454,7 @@ def gd_late_phase(run):
 
 
 def _renamed(name: str, run) -> Verdict:
-    from . import claims  # claims imports this module: import late
+    from aligncheck.claims import ji_telgarsky as claims  # claims imports this module: import late
 
     late = gd_late_phase(run)
     if late is None:
@@ -464,7 +464,7 @@ def _renamed(name: str, run) -> Verdict:
 
 
 def _gd_version(name: str):
-    """The gf predicate ``name`` of core.claims, judged on a GD run and renamed gd.<name>."""
+    """The gf predicate ``name`` of aligncheck.claims.ji_telgarsky, judged on a GD run and renamed gd.<name>."""
 
     def predicate(run) -> Verdict:
         return _renamed(name, run)

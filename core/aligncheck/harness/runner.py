@@ -14,18 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .assumptions import Setup, run_assumptions
-from .claims import CLAIMS, MM_VIOLATION_GROWTH, SUPPORT_PHASE_GROWTH, check_claims, support_phase_norm
-from .confirm import CONFIRM_DIGITS, confirm
-from .dynamics import Trajectory, extend_flow, gradient_descent, gradient_flow
-from .errors import ProblemError
-from .late_phase import continue_in_mpmath, gradient_flow_mp
-from .losses import get_loss
-from .metrics import lemma2_D
-from .network import init_layers
-from .paper_gd import paper_step_gd
-from .problem import Problem
-from .verdicts import Status, Verdict
+from aligncheck.claims.assumptions import Setup, run_assumptions
+from aligncheck.claims.ji_telgarsky import CLAIMS, MM_VIOLATION_GROWTH, SUPPORT_PHASE_GROWTH, check_claims, support_phase_norm
+from aligncheck.harness.confirm import CONFIRM_DIGITS, confirm
+from aligncheck.dynamics.flow import Trajectory, extend_flow, gradient_descent, gradient_flow
+from aligncheck.errors import ProblemError
+from aligncheck.dynamics.late_phase import continue_in_mpmath, gradient_flow_mp
+from aligncheck.numerics.losses import get_loss
+from aligncheck.numerics.metrics import lemma2_D
+from aligncheck.numerics.network import init_layers
+from aligncheck.dynamics.paper_gd import paper_step_gd
+from aligncheck.data.problem import Problem
+from aligncheck.claims.verdicts import Status, Verdict
 
 # Late-phase target of a gradient-flow run: layers grow until ‖W_k‖_F² ≥ LATE_FACTOR²·max(1, D),
 # where Lemma 2 puts every rank gap below D/‖W_k‖_F² ≤ 1/LATE_FACTOR² = 1e-4, ten times below
@@ -38,7 +38,7 @@ LATE_PHASE_SPAN = 5.0
 # a late window, a rate constant still settling, a flat stretch that may be a transient) is
 # followed further once, until ‖w_prod‖ ≈ F̄^L has grown RUN_LONGER-fold more (layer norms by
 # RUN_LONGER^(1/L)) or the float64 floor stops it, and judged again. RUN_LONGER is
-# core.claims.MM_VIOLATION_GROWTH: the growth a late window needs before a flat max-margin gap
+# aligncheck.claims.ji_telgarsky.MM_VIOLATION_GROWTH: the growth a late window needs before a flat max-margin gap
 # counts as a violation.
 RUN_LONGER = MM_VIOLATION_GROWTH
 # --precision: the mpmath run's budget in s (the float64 integrator's default s_max is 40; a
@@ -49,7 +49,7 @@ MP_S_MAX = 40.0
 @dataclass(frozen=True)
 class RunSpec:
     """What to run: depth L, hidden widths (L−1 ints; default d each), loss, init, init seed and
-    scale (see core.network.init_layers), method and, for GD, the step and the number of steps."""
+    scale (see aligncheck.numerics.network.init_layers), method and, for GD, the step and the number of steps."""
 
     depth: int
     loss: str = "exp"
@@ -142,7 +142,7 @@ def _worth_running_longer(traj: Trajectory, spec: RunSpec, verdicts: list[Verdic
 def _support_dominance_norm(problem: Problem, depth: int) -> float:
     """The layer norm at which the max-margin claims can be judged: SUPPORT_PHASE_GROWTH times
     the mean layer norm F̄ where the support vectors start to carry the gradient (F̄^L = ‖w_prod‖
-    once the layers align; see core.claims.support_phase). 0 when there is no such phase to wait
+    once the layers align; see aligncheck.claims.ji_telgarsky.support_phase). 0 when there is no such phase to wait
     for (not separable, or every point a support vector)."""
     start = support_phase_norm(problem.Z, problem.max_margin)
     return 0.0 if start == 0.0 else SUPPORT_PHASE_GROWTH * start ** (1.0 / depth)

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import paper_gd
-from .assumptions import Setup, a12_start
-from .backends import Backend, backend_named
-from .certify import Certificate, certify_alignment_bound, certify_rank_bound
-from .data_lemmas import alpha, alpha_verdict, sign_lemma_search, sign_lemma_verdict
-from .metrics import TrajectoryMetrics, balancedness, restarted, trajectory_metrics
-from .risk import risk_gradients
-from .verdicts import MIN_LATE_GROWTH, Status, Verdict, judge_limit
+from aligncheck.dynamics import paper_gd as paper_gd
+from aligncheck.claims.assumptions import Setup, a12_start
+from aligncheck.numerics.backends import Backend, backend_named
+from aligncheck.numerics.certify import Certificate, certify_alignment_bound, certify_rank_bound
+from aligncheck.data.lemmas import alpha, alpha_verdict, sign_lemma_search, sign_lemma_verdict
+from aligncheck.numerics.metrics import TrajectoryMetrics, balancedness, restarted, trajectory_metrics
+from aligncheck.numerics.risk import risk_gradients
+from aligncheck.claims.verdicts import MIN_LATE_GROWTH, Status, Verdict, judge_limit
 
 GF_THEOREM = "submission Theorem 1; camera-ready §2, gradient-flow theorem (slide 'Risk convergence')"
 GF_LEMMA2 = "submission Lemma 2; camera-ready §2 (number not verified)"
@@ -72,7 +72,7 @@ def _margin_threshold(run: "RunRecord") -> float:
 def _judge(run: "RunRecord", q: np.ndarray, scale: np.ndarray, p: float, **kw):
     """judge_limit for this run. Gradient flow: in the layer scale, with the claim's rate p.
     GD: in the step count with p = 0 (trend only): GD's norms grow like log t or slower, so its
-    late phase never spans the x4 scale growth a rate test needs (core.paper_gd judges GD runs
+    late phase never spans the x4 scale growth a rate test needs (aligncheck.dynamics.paper_gd judges GD runs
     on their late phase only); and a gap that rose but stayed below the threshold is a transient
     as far as a feasible run can tell (inconclusive, see judge_limit)."""
     if _is_gd(run):  # no decay exponent either: in the step count it measures nothing of the path
@@ -323,7 +323,7 @@ def _in_support_phase(predicate):
     return judged
 
 
-# A max-margin gap can stay flat while ‖w_prod‖ grows x7 before it decays (core.verdicts, the
+# A max-margin gap can stay flat while ‖w_prod‖ grows x7 before it decays (aligncheck.claims.verdicts, the
 # judge's comment block): a flat or rising gap is a violation only over a late window in which
 # ‖w_prod‖ ≈ F̄^L grew at least MM_VIOLATION_GROWTH-fold (14x the longest such stretch measured),
 # i.e. F̄ by MM_VIOLATION_GROWTH^(1/L).

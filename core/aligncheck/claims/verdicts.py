@@ -87,7 +87,7 @@ def _json_float(x: float | None) -> float | str | None:
 #   G ≥ MIN_LATE_GROWTH) q fell by less than the factor G^STALL_EXPONENT from its largest value
 #   in A. That covers a gap that did not decrease at all, and one that stalled at a positive
 #   limit (the polynomial-tail control: its direction gap is constant to six digits over a x20
-#   growth), or at a float64 noise plateau (then core.confirm replays the run at high precision
+#   growth), or at a float64 noise plateau (then aligncheck.harness.confirm replays the run at high precision
 #   before anything is reported).
 # - holds when q is below the threshold and its constant q·scale^p (p: the rate expected from
 #   Lemma 2 or the numerics notes) grew at most RATE_SLACK-fold over the late window.
@@ -104,7 +104,7 @@ def _json_float(x: float | None) -> float | str | None:
 #   flat for a long stretch before it decays, while the offset w_prod − (its ū part) moves to its
 #   limit (measured, depth 1, n = 6, d = 4, 4 support vectors: 1 − |⟨v_1, ū⟩| = 1.9e-5 → 1.8e-5
 #   while ‖w‖ grows x7, 137 → 1000, then decays like ‖w‖^-2 with the constant 110). Shorter
-#   windows with a flat gap are inconclusive, and core.runner runs such runs longer.
+#   windows with a flat gap are inconclusive, and aligncheck.harness.runner runs such runs longer.
 # - The stall is read over the whole late window, never over its end alone: the direction of a
 #   depth-1 run can pass close to ū and turn away before it settles (measured, n = d = 3, every
 #   point a support vector: 1 − |⟨v_1, ū⟩| falls to 4.6e-8 at ‖w‖ = 98, rises to 2e-6 at
@@ -129,7 +129,7 @@ STALL_EXPONENT = 0.25
 END_POINTS = 3
 # A stall is only called where the median |q| over the second half of the late window is this
 # many times above the floor: closer to it, the states' own integration error (the floors'
-# reasons, core.claims) is a fair part of the values (a median, so that no single rounding
+# reasons, aligncheck.claims.ji_telgarsky) is a fair part of the values (a median, so that no single rounding
 # decides whether the test applies).
 STALL_ABOVE_FLOOR = 100.0
 

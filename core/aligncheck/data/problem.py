@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import ProblemError
-from core.maxmargin import MaxMargin, NotSeparableError, max_margin
+from aligncheck.errors import ProblemError
+from aligncheck.data.maxmargin import MaxMargin, NotSeparableError, max_margin
 
 __all__ = ["Problem", "load_problem", "scale_to_unit_ball"]
 

@@ -18,7 +18,7 @@ from typing import Protocol
 import mpmath
 import numpy as np
 
-from .errors import ProblemError
+from aligncheck.errors import ProblemError
 
 
 class Backend(Protocol):
@@ -187,7 +187,7 @@ def mpmath_backend(digits: int) -> Mpmath:
 
 
 def backend_named(name: str) -> Backend:
-    """The backend a :class:`core.dynamics.Trajectory` names: "float64" or "mpmath-<digits>"
+    """The backend a :class:`aligncheck.dynamics.flow.Trajectory` names: "float64" or "mpmath-<digits>"
     (a fresh context at its starting precision)."""
     if name == FLOAT64.name:
         return FLOAT64

@@ -34,7 +34,7 @@ import flint
 import numpy as np
 import quadprog
 
-from core.errors import ProblemError
+from aligncheck.errors import ProblemError
 
 __all__ = [
     "Certificate",

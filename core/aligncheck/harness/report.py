@@ -18,9 +18,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .assumptions import ASSUMPTIONS
-from .claims import CLAIMS
-from .verdicts import Status, Verdict
+from aligncheck.claims.assumptions import ASSUMPTIONS
+from aligncheck.claims.ji_telgarsky import CLAIMS
+from aligncheck.claims.verdicts import Status, Verdict
 
 
 @dataclass

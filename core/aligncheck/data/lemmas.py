@@ -37,9 +37,9 @@ import scipy.linalg
 import scipy.optimize
 from scipy.spatial import ConvexHull, QhullError
 
-from core.losses import Loss, get_loss, risk_and_weights
-from core.maxmargin import MaxMargin
-from core.verdicts import Status, Verdict
+from aligncheck.numerics.losses import Loss, get_loss, risk_and_weights
+from aligncheck.data.maxmargin import MaxMargin
+from aligncheck.claims.verdicts import Status, Verdict
 
 __all__ = [
     "AlphaResult",

@@ -1,7 +1,7 @@
 """Gradient flow in high precision: an implicit-midpoint stepper on the mpmath backend, and the
 late-phase continuation of a float64 run past the float64 floor.
 
-The flow is the same reparametrised flow as :func:`core.dynamics.gradient_flow` (log-norm time,
+The flow is the same reparametrised flow as :func:`aligncheck.dynamics.flow.gradient_flow` (log-norm time,
 dθ/ds = −sqrt(1 + ‖θ‖²)·ĝ, ĝ = ∇log R/‖∇log R‖), which traces the gradient-flow path.
 
 Why this integrator:
@@ -16,7 +16,7 @@ Why this integrator:
   on the TANGENTIAL part of the difference, (I − θ̂θ̂ᵀ)δθ/‖θ‖: an error along θ only moves the
   point along the radial direction, which changes where on the path the state is, not the path.
   The two half steps are kept (each is a midpoint step, so the invariants stay conserved).
-- Newton's method with the exact Jacobian (:func:`core.risk.hessian`), solved with mpmath's LU
+- Newton's method with the exact Jacobian (:func:`aligncheck.numerics.risk.hessian`), solved with mpmath's LU
   at the working precision, to a residual of 10^-(digits−1)·‖θ‖.
 - The midpoint rule does not damp stiff components (its stability function tends to −1): once
   the flow is stiff (‖J‖_F ≥ 1e12), every accepted step is followed by one tiny implicit Euler
@@ -36,12 +36,12 @@ import time
 
 import numpy as np
 
-from .backends import Mpmath
-from .dynamics import Checkpoint, Trajectory, _check_layers
-from .errors import ProblemError
-from .losses import Loss
-from .network import Layers, flatten, unflatten
-from .risk import evaluate, hessian
+from aligncheck.numerics.backends import Mpmath
+from aligncheck.dynamics.flow import Checkpoint, Trajectory, _check_layers
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.losses import Loss
+from aligncheck.numerics.network import Layers, flatten, unflatten
+from aligncheck.numerics.risk import evaluate, hessian
 
 # Newton iterations allowed per implicit step before the step is rejected and halved.
 MAX_NEWTON = 12
@@ -80,7 +80,7 @@ class _Flow:
         return -(c / gn) * g
 
     def jac(self, theta) -> np.ndarray:
-        # F = −c ĝ: ∂F/∂θ = −ĝ (θ/c)^T − (c/‖G‖)(I − ĝĝ^T) H (as in core.dynamics.gradient_flow).
+        # F = −c ĝ: ∂F/∂θ = −ĝ (θ/c)^T − (c/‖G‖)(I − ĝĝ^T) H (as in aligncheck.dynamics.flow.gradient_flow).
         _, g, gn, c = self._parts(theta)
         gh = g / gn
         H = hessian(self.Z, self.loss, unflatten(theta, self.shapes), self.bk)

@@ -15,9 +15,9 @@ from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from core.errors import ProblemError
-from core.network import INITS
-from core.problem import Problem
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.network import INITS
+from aligncheck.data.problem import Problem
 
 __all__ = [
     "INITS",

@@ -11,7 +11,7 @@ while log‖θ‖ grows about linearly in s instead of like log log t (the speed
 sqrt(1 + ‖θ‖²) rather than ‖θ‖ so that a start at θ = 0 still moves). The reparametrised
 flow is stiff (the softmax weights over the support vectors relax at a rate that grows
 with the margins), so it is integrated with scipy's BDF (implicit, variable order,
-error-controlled) with the exact Jacobian from :func:`core.risk.hessian`. Measured: LSODA
+error-controlled) with the exact Jacobian from :func:`aligncheck.numerics.risk.hessian`. Measured: LSODA
 and BDF with finite-difference Jacobians stall once margins pass ~1e8 (a finite-difference
 step then moves the softmax weights); with the exact Jacobian BDF reaches margins of 1e10 in
 about 2,000 evaluations. Checkpoints are recorded at equal steps in s, i.e. log-spaced in ‖θ‖.
@@ -28,12 +28,12 @@ import numpy as np
 from scipy.integrate import BDF
 from threadpoolctl import threadpool_limits
 
-from .backends import FLOAT64, Backend
-from .errors import ProblemError
-from .losses import Loss
-from .network import Layers, flatten, unflatten
-from .metrics import angle_between
-from .risk import evaluate, hessian, risk_gradients
+from aligncheck.numerics.backends import FLOAT64, Backend
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.losses import Loss
+from aligncheck.numerics.network import Layers, flatten, unflatten
+from aligncheck.numerics.metrics import angle_between
+from aligncheck.numerics.risk import evaluate, hessian, risk_gradients
 
 
 # Below this, ‖∇log R‖·sqrt(1 + ‖θ‖²) (the relative rate of change of log R) is treated as zero:

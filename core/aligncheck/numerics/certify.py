@@ -6,7 +6,7 @@ arrays (float64 and mpmath mpf entries are binary rationals; :func:`to_arb` conv
 without rounding). Each claim is written as a slack s with "the inequality holds ⇔ s ≥ 0":
 
 - gf.lemma2_rank_bound, per layer k:  s_k = D − (‖W_k‖_F² − ‖W_k‖_2²), D = Lemma 2's constant
-  of the initial layers (core.metrics.lemma2_D), D = max_j ‖W_j(0)‖_F² − ‖W_L(0)‖_F²
+  of the initial layers (aligncheck.numerics.metrics.lemma2_D), D = max_j ‖W_j(0)‖_F² − ‖W_L(0)‖_F²
   + Σ_{j<L} ‖W_j(0)W_j(0)ᵀ − W_{j+1}(0)ᵀW_{j+1}(0)‖_2;
 - gf.lemma2_alignment_bound, per pair (k, k+1):  s_k = b_k − (1 − ⟨v_{k+1}, u_k⟩²) with
   b_k = (D + ‖W_{k+1}(0)‖_2² + ‖W_k(0)‖_2²)/‖W_{k+1}(t)‖_2², the same inequality as
@@ -64,8 +64,8 @@ import mpmath
 import numpy as np
 from flint import arb, arb_mat
 
-from .errors import ProblemError
-from .network import Layers
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.network import Layers
 
 CERTIFIED = "certified"
 REFUTED = "refuted"
@@ -468,7 +468,7 @@ def _risk_and_grad_sq(Z: arb_mat, loss: str, layers: list[arb_mat], grad: bool) 
     """R(W) = (1/n) Σ ℓ(⟨w_prod, z_i⟩) and, if ``grad``, ‖∇R(W)‖² over all layers.
 
     ∂R/∂W_k = a_k b_kᵀ with a_k = (W_L ⋯ W_{k+1})ᵀ and b_k = W_{k−1} ⋯ W_1 g, g = (1/n) Σ ℓ'(m_i) z_i
-    (core.network.layer_gradients), so ‖∂R/∂W_k‖_F² = ‖a_k‖²‖b_k‖².
+    (aligncheck.numerics.network.layer_gradients), so ‖∂R/∂W_k‖_F² = ‖a_k‖²‖b_k‖².
     """
     w = layers[-1]
     for W in reversed(layers[:-1]):
@@ -501,7 +501,7 @@ def _risk_and_grad_sq(Z: arb_mat, loss: str, layers: list[arb_mat], grad: bool) 
 def certify_descent(Z: np.ndarray, loss_name: str, layers: Layers, next_layers: Layers, eta: float, *, prec: int = DEFAULT_PREC, max_raises: int = MAX_RAISES) -> Certificate:
     """gd.descent at one GD step: R(W(t+1)) − R(W(t)) ≤ −(η/2)‖∇R(W(t))‖².
 
-    ``Z``: (n, d), rows z_i = y_i x_i; ``loss_name``: "exp" or "logistic" (a core.losses.Loss is
+    ``Z``: (n, d), rows z_i = y_i x_i; ``loss_name``: "exp" or "logistic" (a aligncheck.numerics.losses.Loss is
     accepted too); ``layers`` W(t) and ``next_layers`` W(t+1) with W_1 of shape (d_1, d); ``eta``:
     η_t (exact value of the float). R is the MEAN of ℓ(⟨w_prod, z_i⟩), the gradient is recomputed in
     balls (not taken from the caller), and W(t+1) is taken as given, rounding included.

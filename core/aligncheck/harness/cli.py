@@ -13,7 +13,7 @@ data, bad options, a missing file, non-separable data, ...), with exactly one li
 is written (piped into ``head``), the status is 141 (128 + SIGPIPE, as a shell reports it).
 
 With ``--json`` stdout holds exactly one JSON document (floats at full precision, non-finite
-verdict values as strings, see :meth:`core.verdicts.Verdict.as_dict`); without it the output
+verdict values as strings, see :meth:`aligncheck.claims.verdicts.Verdict.as_dict`); without it the output
 is a human-readable report rendered with rich.
 """
 
@@ -30,14 +30,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from core.backends import MIN_DIGITS
-from core.errors import ProblemError
-from core.losses import LOSSES
-from core.maxmargin import MaxMargin
-from core.network import INITS
-from core.problem import Problem, load_problem
-from core.runner import RunOutcome, RunSpec, replay_command, run_checked
-from core.verdicts import Status
+from aligncheck.numerics.backends import MIN_DIGITS
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.losses import LOSSES
+from aligncheck.data.maxmargin import MaxMargin
+from aligncheck.numerics.network import INITS
+from aligncheck.data.problem import Problem, load_problem
+from aligncheck.harness.runner import RunOutcome, RunSpec, replay_command, run_checked
+from aligncheck.claims.verdicts import Status
 
 __all__ = ["build_parser", "main"]
 

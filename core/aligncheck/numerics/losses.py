@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends import FLOAT64, Backend, logsumexp, softplus
+from aligncheck.numerics.backends import FLOAT64, Backend, logsumexp, softplus
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ LOSSES: dict[str, Loss] = {"exp": EXP, "logistic": LOGISTIC, "poly": POLY}
 
 def get_loss(name: str) -> Loss:
     """The loss called ``name``: "exp", "logistic" or "poly" (the polynomial-tail control)."""
-    from .errors import ProblemError
+    from aligncheck.errors import ProblemError
 
     try:
         return LOSSES[name]

@@ -1,7 +1,7 @@
 """Edge cases the strategies must reach (issue 3): small seeded builders and hypothesis strategies.
 
 Every builder is a pure function of a seed and a few parameters and returns a validated
-:class:`core.problem.Problem` (X n×d float64 with ‖x_i‖ ≤ 1, y (n,) of ±1, z_i = y_i x_i, the
+:class:`aligncheck.data.problem.Problem` (X n×d float64 with ‖x_i‖ ≤ 1, y (n,) of ±1, z_i = y_i x_i, the
 max margin solved and certified). The kinds, with what each promises:
 
 - ``sv_span_data``: support vectors span a proper subspace of R^d that is also the span of the
@@ -31,10 +31,10 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from core.errors import ProblemError
-from core.problem import Problem
-from core.runner import RunSpec
-from core.strategies import init_seeds, inits, planted_problem, seeds
+from aligncheck.errors import ProblemError
+from aligncheck.data.problem import Problem
+from aligncheck.harness.runner import RunSpec
+from aligncheck.testing.strategies import init_seeds, inits, planted_problem, seeds
 
 __all__ = [
     "EDGE_DEPTHS",

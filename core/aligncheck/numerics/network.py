@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import ProblemError
+from aligncheck.errors import ProblemError
 
 Layers = tuple[np.ndarray, ...]
 

@@ -6,9 +6,9 @@ The replay (mpmath backend, CONFIRM_DIGITS digits by default):
   exactly), which removes errors of evaluation: cancellation, SVD rounding, softmax weights;
 - for gradient flow, if the float64 run went past the float64 floor (eps·max|m_i| ≥
   FLOAT64_FLOOR, where rounding of the margins steers the flow), the part past the floor is
-  re-integrated in high precision from the last checkpoint before it (core.late_phase).
+  re-integrated in high precision from the last checkpoint before it (aligncheck.dynamics.late_phase).
 GD runs are replayed on their recorded iterates (the per-step logs of gd.descent and
-gd.error_budget stay float64; core.certify checks those in ball arithmetic).
+gd.error_budget stay float64; aligncheck.numerics.certify checks those in ball arithmetic).
 
 If the violation stays, the verdict says "confirmed at N digits"; if it disappears, it is a
 "float64 artefact": the reported status and value are the high-precision ones, and the float64
@@ -21,16 +21,16 @@ import dataclasses
 
 import numpy as np
 
-from .assumptions import Setup
-from .backends import FLOAT64, Mpmath
-from .claims import check_claims
-from .dynamics import Trajectory
-from .late_phase import continue_in_mpmath
-from .risk import evaluate
-from .verdicts import Status, Verdict
+from aligncheck.claims.assumptions import Setup
+from aligncheck.numerics.backends import FLOAT64, Mpmath
+from aligncheck.claims.ji_telgarsky import check_claims
+from aligncheck.dynamics.flow import Trajectory
+from aligncheck.dynamics.late_phase import continue_in_mpmath
+from aligncheck.numerics.risk import evaluate
+from aligncheck.claims.verdicts import Status, Verdict
 
 CONFIRM_DIGITS = 50
-# The float64 floor of core.dynamics.gradient_flow (its default margin_floor): past
+# The float64 floor of aligncheck.dynamics.flow.gradient_flow (its default margin_floor): past
 # eps·max|m_i| = 1e-6 the margins' rounding perturbs the softmax weights.
 FLOAT64_FLOOR = 1e-6
 
