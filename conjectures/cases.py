@@ -7,7 +7,7 @@ from hypothesis import example as pinned
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aligncheck.harness.runner import RunSpec
+from aligncheck.dynamics.spec import RunSpec
 from aligncheck.testing.strategies import depths, generic_planted_problems, init_seeds, inits, planted_problems, widths
 from aligncheck.claims.verdicts import Status
 

@@ -16,7 +16,8 @@ from rich.console import Console
 from aligncheck.harness.profiles import register
 from aligncheck.data.problem import Problem
 from aligncheck.harness.report import Recorder
-from aligncheck.harness.runner import RunSpec, replay_command, run_checked, save_case
+from aligncheck.dynamics.spec import RunSpec
+from aligncheck.harness.runner import replay_command, run_checked, save_case
 from aligncheck.testing.strategies import PlantedProblem, planted_case
 from aligncheck.claims.verdicts import Status, Verdict
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from aligncheck.claims.assumptions import Setup
-from aligncheck.claims.ji_telgarsky import CLAIMS, RunRecord, check_claims, margin_corollary, max_margin_product, max_margin_v1
-from aligncheck.dynamics.flow import gradient_descent, gradient_flow
+from aligncheck.claims.check import RunRecord, check_claims
+from aligncheck.claims.ji_telgarsky.theorem2 import margin_corollary, max_margin_product, max_margin_v1
+from aligncheck.claims.registry import REGISTRY
+from aligncheck.dynamics.gd import gradient_descent
+from aligncheck.dynamics.integrate import gradient_flow
 from aligncheck.numerics.losses import EXP, POLY
 from aligncheck.numerics.metrics import trajectory_metrics
 from aligncheck.numerics.network import init_layers
@@ -78,7 +81,7 @@ def test_control_zero_init(recorder):
     verdicts = check_claims(traj, setup, p.max_margin.u_bar)
     a12 = setup.check()["A1.2"]
     # The data lemmas are properties of the data, not of the run: they are left out here.
-    holding = [v.claim for v in verdicts if v.status == Status.HOLDS and CLAIMS[v.claim].kind != "data"]
+    holding = [v.claim for v in verdicts if v.status == Status.HOLDS and REGISTRY[v.claim].kind != "data"]
     flagged = (not a12[0]) and not holding and traj.stop_reason.startswith("critical point")
     recorder.record_control(
         "control.zero_init",
@@ -103,7 +106,7 @@ def test_control_non_separable(recorder):
     W0 = init_layers("gaussian", 2, [2], 0, mean_z=p.Z.mean(axis=0))
     traj = gradient_flow(p.Z, EXP, W0, s_max=2.0)
     verdicts = {v.claim: v for v in check_claims(traj, Setup(p.Z, p.max_margin, EXP, W0, "gf"))}
-    needing = [cid for cid, c in CLAIMS.items() if "separable" in c.needs and "gf" in c.methods]
+    needing = [cid for cid, c in REGISTRY.items() if "separable" in c.needs and "gf" in c.methods]
     wrong = [cid for cid in needing if not (verdicts[cid].status == Status.NOT_APPLICABLE and "separable" in verdicts[cid].reason)]
     flagged = "not linearly separable" in refused and not wrong
     recorder.record_control(

@@ -23,15 +23,15 @@ import pytest
 from hypothesis import example as pinned
 from hypothesis import given, settings
 
-from aligncheck.claims.ji_telgarsky import CLAIMS
+from aligncheck.claims.registry import REGISTRY
 from aligncheck.testing.edge_cases import EDGE_KINDS, EdgeCase, build_edge_case, edge_run_cases, network_tags
 from aligncheck.numerics.network import INITS
 from aligncheck.harness.profiles import examples
-from aligncheck.harness.runner import RunSpec
+from aligncheck.dynamics.spec import RunSpec
 from aligncheck.claims.verdicts import Status, Verdict
 
-CLAIM_IDS = tuple(cid for cid, c in CLAIMS.items() if "gf" in c.methods and cid.split(".")[0] in ("gf", "data", "conj"))
-THEOREM_IDS = tuple(cid for cid in CLAIM_IDS if CLAIMS[cid].kind != "conjecture")
+CLAIM_IDS = tuple(cid for cid, c in REGISTRY.items() if "gf" in c.methods and cid.split(".")[0] in ("gf", "data", "conj"))
+THEOREM_IDS = tuple(cid for cid in CLAIM_IDS if REGISTRY[cid].kind != "conjecture")
 
 NETWORK_TAGS = ("depth 1", "depth 8", "width-1 bottleneck", *(f"init {i}" for i in INITS))
 

@@ -5,7 +5,7 @@ recorded step to rounding.
 """
 
 from cases import check_examples, run_cases
-from aligncheck.harness.runner import RunSpec
+from aligncheck.dynamics.spec import RunSpec
 from aligncheck.testing.strategies import planted_problem
 
 CLAIM_IDS = ("gd.balancedness_identity",)

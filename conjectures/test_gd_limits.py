@@ -16,7 +16,7 @@ from hypothesis import settings
 
 from cases import check_examples, run_cases
 from aligncheck.harness.profiles import examples
-from aligncheck.harness.runner import RunSpec
+from aligncheck.dynamics.spec import RunSpec
 from aligncheck.testing.strategies import planted_problem
 
 GD_LIMITS = ("gd.risk_to_zero", "gd.norms_diverge", "gd.rank_one", "gd.adjacent_alignment", "gd.product_alignment",

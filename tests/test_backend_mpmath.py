@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from aligncheck.numerics.backends import FLOAT64, GUARD_BITS, Mpmath, backend_named
-from aligncheck.dynamics.flow import Checkpoint, Trajectory
+from aligncheck.dynamics.trajectory import Checkpoint, Trajectory
 from aligncheck.errors import ProblemError
 from aligncheck.numerics.losses import EXP, LOGISTIC, POLY, risk_and_weights
 from aligncheck.numerics.metrics import angle_between, balancedness, lemma2_D, snapshot, trajectory_metrics, unsigned_gap
@@ -337,7 +337,7 @@ def test_balanced_mp_start_and_drift_at_1e_minus_30():
     moved = (layers[0] * (1 + eps30), layers[1], layers[2])
     cps = [Checkpoint(0.0, layers), Checkpoint(1.0, moved)]
     Z = planted_problem(3, n=5, d=3, gamma=0.3, n_sv=3, sv_rank=3).Z
-    traj = Trajectory("gf", Z, EXP, cps, "test", 0, 0.0, bk.name)
+    traj = Trajectory("gf", Z, EXP, cps, "test", 0, 0.0, bk)
     tm = trajectory_metrics(traj)  # the backend the trajectory names: mpmath-50
     assert tm.drift.dtype == np.float64
     assert tm.drift[0].max() < 1e-40 and tm.drift[1, 1] < 1e-40

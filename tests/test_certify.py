@@ -26,12 +26,12 @@ from aligncheck.numerics.certify import (
     certify_rank_bound,
     to_arb,
 )
-from aligncheck.dynamics.flow import gradient_flow
+from aligncheck.dynamics.integrate import gradient_flow
 from aligncheck.errors import ProblemError
 from aligncheck.numerics.losses import EXP, LOGISTIC
 from aligncheck.numerics.metrics import lemma2_D, snapshot
 from aligncheck.numerics.network import init_layers
-from aligncheck.dynamics.paper_gd import paper_step_gd
+from aligncheck.dynamics.gd import paper_step_gd
 from aligncheck.numerics.risk import evaluate, risk_gradients
 from aligncheck.testing.strategies import planted_problem
 

@@ -11,8 +11,12 @@ import numpy as np
 import pytest
 
 from aligncheck.claims.assumptions import Setup, a12_at
-from aligncheck.claims.ji_telgarsky import GAP_THRESHOLD, NORM_THRESHOLD, RunRecord, _worst, check_claims, lemma2_alignment_bound, norms_diverge, rank_one
-from aligncheck.dynamics.flow import Checkpoint, Trajectory, gradient_flow
+from aligncheck.claims.check import RunRecord
+from aligncheck.claims.ji_telgarsky.common import GAP_THRESHOLD, NORM_THRESHOLD, worst_of_layers
+from aligncheck.claims.ji_telgarsky.lemma2 import lemma2_alignment_bound
+from aligncheck.claims.ji_telgarsky.theorem1 import norms_diverge, rank_one
+from aligncheck.dynamics.integrate import gradient_flow
+from aligncheck.dynamics.trajectory import Checkpoint, FlowInfo, Trajectory
 from aligncheck.numerics.losses import EXP, LOGISTIC
 from aligncheck.numerics.metrics import trajectory_metrics
 from aligncheck.numerics.network import init_layers
@@ -28,7 +32,7 @@ def problem():
 
 def _run(problem, layer_seq, times=None) -> RunRecord:
     cps = [Checkpoint(float(t), tuple(np.array(W, dtype=float) for W in layers)) for t, layers in zip(times if times is not None else range(len(layer_seq)), layer_seq)]
-    traj = Trajectory("gf", problem.Z, EXP, cps, "planted", 0, 0.0, settings={"rtol": 1e-9})
+    traj = Trajectory("gf", problem.Z, EXP, cps, "planted", 0, 0.0, integrator=FlowInfo(rtol=1e-9, atol=1e-12, s_max=40.0, checkpoint_every=0.05))
     setup = Setup(problem.Z, problem.max_margin, EXP, cps[0].layers, "gf")
     return RunRecord(traj, trajectory_metrics(traj, problem.max_margin.u_bar), setup)
 
@@ -60,9 +64,9 @@ def test_norms_above_the_threshold_must_still_grow(problem):
 
 def test_per_layer_verdicts_combine_worst_first():
     v = lambda st, val: Verdict("gf.rank_one", st, val, 1e-3, st.value)
-    assert _worst([v(Status.HOLDS, 1e-5), v(Status.INCONCLUSIVE, 1e-2), v(Status.VIOLATED, 1e-4)], "gf.rank_one", 1e-3).status == Status.VIOLATED
-    assert _worst([v(Status.HOLDS, 1e-5), v(Status.INCONCLUSIVE, 1e-2)], "gf.rank_one", 1e-3).status == Status.INCONCLUSIVE
-    combined = _worst([v(Status.HOLDS, 1e-5), v(Status.HOLDS, 1e-4)], "gf.rank_one", 1e-3)
+    assert worst_of_layers([v(Status.HOLDS, 1e-5), v(Status.INCONCLUSIVE, 1e-2), v(Status.VIOLATED, 1e-4)], "gf.rank_one", 1e-3).status == Status.VIOLATED
+    assert worst_of_layers([v(Status.HOLDS, 1e-5), v(Status.INCONCLUSIVE, 1e-2)], "gf.rank_one", 1e-3).status == Status.INCONCLUSIVE
+    combined = worst_of_layers([v(Status.HOLDS, 1e-5), v(Status.HOLDS, 1e-4)], "gf.rank_one", 1e-3)
     assert combined.status == Status.HOLDS and combined.value == 1e-4  # the worst value
 
 

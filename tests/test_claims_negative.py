@@ -15,15 +15,18 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from aligncheck.claims.assumptions import Setup
-from aligncheck.claims.ji_telgarsky import CLAIMS, check_claims
-from aligncheck.dynamics.flow import Checkpoint, Trajectory, gradient_descent, gradient_flow
+from aligncheck.claims.check import check_claims
+from aligncheck.claims.registry import REGISTRY
+from aligncheck.dynamics.gd import gradient_descent
+from aligncheck.dynamics.integrate import gradient_flow
+from aligncheck.dynamics.trajectory import Checkpoint, FlowInfo, Trajectory
 from aligncheck.numerics.losses import EXP, LOGISTIC
 from aligncheck.numerics.network import flatten, init_layers, unflatten
 from aligncheck.numerics.risk import evaluate, risk_gradients
 from aligncheck.testing.strategies import planted_case, planted_problem
 from aligncheck.claims.verdicts import Status
 
-GF_IDS = [c.id for c in CLAIMS.values() if "gf" in c.methods and c.kind != "conjecture"]
+GF_IDS = [c.id for c in REGISTRY.values() if "gf" in c.methods and c.kind != "conjecture"]
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +146,7 @@ def _modified_flow(problem, layers0, modify, s_end=1.5):
     grid = np.linspace(0, s_end, 31)
     sol = solve_ivp(rhs, (0, s_end), flatten(layers0), t_eval=grid, rtol=1e-10, atol=1e-12)
     cps = [Checkpoint(float(s), unflatten(th.copy(), shapes)) for s, th in zip(sol.t, sol.y.T)]
-    return Trajectory("gf", problem.Z, EXP, cps, "test", 0, 0.0, settings={"rtol": 1e-10})
+    return Trajectory("gf", problem.Z, EXP, cps, "test", 0, 0.0, integrator=FlowInfo(rtol=1e-10, atol=1e-12, s_max=40.0, checkpoint_every=0.05))
 
 
 def test_wrong_sign_in_one_layer_is_flagged(problem, layers0):

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from aligncheck.claims.assumptions import Setup, a12_start, run_assumptions
-from aligncheck.claims.ji_telgarsky import check_claims
-from aligncheck.dynamics.flow import gradient_flow
+from aligncheck.claims.check import check_claims
+from aligncheck.dynamics.integrate import gradient_flow
 from aligncheck.numerics.losses import EXP, LOGISTIC
 from aligncheck.numerics.metrics import lemma2_D, restarted, trajectory_metrics
 from aligncheck.numerics.network import init_layers
 from aligncheck.data.problem import Problem
-from aligncheck.harness.runner import RunSpec, run_checked
+from aligncheck.dynamics.spec import RunSpec
+from aligncheck.harness.runner import run_checked
 from aligncheck.testing.strategies import planted_case, planted_problem
 from aligncheck.claims.verdicts import Status
 

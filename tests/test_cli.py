@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 
 import aligncheck.harness.cli as cli
-from aligncheck.claims.ji_telgarsky import CLAIMS
+from aligncheck.claims.registry import REGISTRY
 from aligncheck.testing.strategies import planted_problem
 from aligncheck.claims.verdicts import Status, Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOWN = 1e-9  # known-answer tolerance of the brief
 STATUSES = {s.value for s in Status}
-GF_IDS = [c.id for c in CLAIMS.values() if "gf" in c.methods]
-GD_IDS = [c.id for c in CLAIMS.values() if "gd" in c.methods]
+GF_IDS = [c.id for c in REGISTRY.values() if "gf" in c.methods]
+GD_IDS = [c.id for c in REGISTRY.values() if "gd" in c.methods]
 
 
 # ---------------------------------------------------------------------------
@@ -367,7 +367,8 @@ def test_check_gd(capsys, planted_npz):
     identity = next(c for c in doc["claims"] if c["id"] == "gd.balancedness_identity")
     assert identity["status"] in STATUSES
     run = doc["run"]
-    assert (run["method"], run["widths"], run["seed"], run["grad_evals"]) == ("gd", [4], 3, 100)
+    # 100 steps evaluate 101 states: every iterate's risk is logged, the last one's too.
+    assert (run["method"], run["widths"], run["seed"], run["grad_evals"]) == ("gd", [4], 3, 101)
 
 
 def test_init_scale_is_used_and_replayed(capsys, planted_npz):

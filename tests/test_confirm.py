@@ -10,9 +10,9 @@ import pytest
 
 import aligncheck.numerics.metrics
 from aligncheck.claims.assumptions import Setup
-from aligncheck.claims.ji_telgarsky import check_claims
+from aligncheck.claims.check import check_claims
 from aligncheck.harness.confirm import confirm, first_past_floor
-from aligncheck.dynamics.flow import gradient_flow
+from aligncheck.dynamics.integrate import gradient_flow
 from aligncheck.numerics.losses import EXP
 from aligncheck.numerics.network import init_layers
 from aligncheck.testing.strategies import planted_case, planted_problem
@@ -34,7 +34,7 @@ def genuine(problem, layers0):
     return gradient_flow(problem.Z, EXP, layers0, target_layer_norm=np.inf)  # to the float64 floor
 
 
-def _judge(problem, layers0, traj, ids):
+def judge(problem, layers0, traj, ids):
     setup = Setup(problem.Z, problem.max_margin, EXP, layers0, "gf")
     float64 = check_claims(traj, setup, problem.max_margin.u_bar, ids)
     return {v.claim: v for v in float64}, {v.claim: v for v in confirm(traj, setup, problem.max_margin.u_bar, float64)}
@@ -58,7 +58,7 @@ def test_gap_computed_by_cancellation_is_a_float64_artefact(problem, layers0, ge
     # stalls at 5e-11, the same formula at 50 digits does not.
     monkeypatch.setattr(aligncheck.numerics.metrics, "_exact_gap", aligncheck.numerics.metrics._gap, raising=False)
     monkeypatch.setattr(aligncheck.numerics.metrics, "_gap", _cancelling_gap)
-    f64, hi = _judge(problem, layers0, genuine, ["gf.adjacent_alignment"])
+    f64, hi = judge(problem, layers0, genuine, ["gf.adjacent_alignment"])
     assert f64["gf.adjacent_alignment"].status == Status.VIOLATED
     v = hi["gf.adjacent_alignment"]
     assert v.confirmation == "float64 artefact" and v.status == Status.HOLDS
@@ -78,7 +78,7 @@ def test_run_pushed_past_the_float64_floor_is_replayed(problem, layers0):
     cps = [cp if j < i else dataclasses.replace(cp, layers=tuple(W * (1 + 1e-5 * rng.standard_normal(W.shape)) for W in cp.layers))
            for j, cp in enumerate(past.checkpoints)]
     noisy = dataclasses.replace(past, checkpoints=cps)
-    f64, hi = _judge(problem, layers0, noisy, ["gf.adjacent_alignment"])
+    f64, hi = judge(problem, layers0, noisy, ["gf.adjacent_alignment"])
     assert f64["gf.adjacent_alignment"].status == Status.VIOLATED
     v = hi["gf.adjacent_alignment"]
     assert v.confirmation == "float64 artefact" and v.status != Status.VIOLATED, v
@@ -90,7 +90,7 @@ def test_a_real_violation_is_confirmed(problem, layers0, genuine):
     half = len(genuine.checkpoints) // 2
     cps = [cp if j < half else dataclasses.replace(cp, layers=(cp.layers[0], -cp.layers[1])) for j, cp in enumerate(genuine.checkpoints)]
     broken = dataclasses.replace(genuine, checkpoints=cps)
-    f64, hi = _judge(problem, layers0, broken, ["gf.risk_to_zero", "gf.max_margin_product"])
+    f64, hi = judge(problem, layers0, broken, ["gf.risk_to_zero", "gf.max_margin_product"])
     for cid in ("gf.risk_to_zero", "gf.max_margin_product"):
         assert f64[cid].status == Status.VIOLATED
         assert hi[cid].status == Status.VIOLATED and hi[cid].confirmation == "confirmed at 50 digits", hi[cid]
@@ -98,5 +98,5 @@ def test_a_real_violation_is_confirmed(problem, layers0, genuine):
 
 
 def test_verdicts_that_are_not_violations_are_left_alone(problem, layers0, genuine):
-    f64, hi = _judge(problem, layers0, genuine, ["gf.rank_one", "gf.balancedness"])
+    f64, hi = judge(problem, layers0, genuine, ["gf.rank_one", "gf.balancedness"])
     assert f64 == hi

@@ -8,15 +8,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from aligncheck.data.lemmas import (
-    alpha,
-    alpha_verdict,
-    perp_basis,
-    sign_lemma_quantity,
-    sign_lemma_search,
-    sign_lemma_threshold,
-    sign_lemma_verdict,
-)
+from aligncheck.claims.ji_telgarsky.data import alpha_verdict, sign_lemma_verdict
+from aligncheck.data.lemmas import alpha, perp_basis, sign_lemma_quantity, sign_lemma_search, sign_lemma_threshold
 from aligncheck.numerics.losses import EXP, LOGISTIC
 from aligncheck.data.maxmargin import max_margin
 from aligncheck.testing.strategies import planted_problem

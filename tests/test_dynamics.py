@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 from scipy.special import expit, softmax
 
-from aligncheck.dynamics.flow import gradient_descent, gradient_flow
+from aligncheck.dynamics.gd import gradient_descent
+from aligncheck.dynamics.integrate import gradient_flow
 from aligncheck.errors import ProblemError
 from aligncheck.numerics.losses import EXP, LOGISTIC
 from aligncheck.numerics.metrics import angle_between, balancedness

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from aligncheck.dynamics.flow import gradient_descent
+from aligncheck.dynamics.gd import gradient_descent
 from aligncheck.numerics.losses import EXP
 from aligncheck.numerics.network import product
 from aligncheck.data.problem import Problem

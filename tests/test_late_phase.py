@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from aligncheck.numerics.backends import Mpmath
-from aligncheck.dynamics.flow import gradient_flow
+from aligncheck.dynamics.integrate import gradient_flow
 from aligncheck.errors import ProblemError
 from aligncheck.dynamics.late_phase import continue_in_mpmath, gradient_flow_mp
 from aligncheck.numerics.losses import EXP
@@ -48,10 +48,10 @@ def test_float64_stops_at_its_floor_where_mpmath_goes_on(problem, late):
     bk = Mpmath(50)
     tm = trajectory_metrics(mp, problem.max_margin.u_bar, bk)
     end = tm.snaps[-1]
-    assert mp.backend == "mpmath-50" and "float64 floor" in mp.settings["late_phase"]["because"]
+    assert mp.backend.name == "mpmath-50" and "float64 floor" in mp.late_phase.because
     assert end.frob.min() > 100 * last64.frob.min()  # followed the flow far past the float64 floor
     assert max(end.rank_gap) < 1e-20 and max(end.adj_gap) < 1e-20
-    bits = [b for _, b in mp.settings["late_phase"]["precision_bits"]]
+    bits = [b for _, b in mp.late_phase.stepper.precision_bits]
     assert bits[-1] > bits[0]  # raised with the margins
     # Along the mpmath segment, the invariant holds to 1e-25 relative to ‖W‖² (the midpoint rule
     # conserves it up to Newton's tolerance 1e-49 and rounding at ≥ 198 bits; each damping step

@@ -1,4 +1,4 @@
-"""GD with the paper's step rule (Assumption 3.5) and the gd.* predicates of aligncheck.dynamics.paper_gd.
+"""GD with the paper's step rule (Assumption 3.5) and the gd.* predicates of aligncheck.dynamics.gd and aligncheck.claims.ji_telgarsky.gd.
 
 The step rule is checked against an independent re-implementation; the finite-time claims
 (gd.descent, gd.error_budget, gd.smoothness) hold on genuine logistic runs, and each has a
@@ -14,21 +14,14 @@ import numpy as np
 import pytest
 
 from aligncheck.claims.assumptions import Setup
-from aligncheck.claims.ji_telgarsky import RunRecord
+from aligncheck.claims.check import RunRecord
 from aligncheck.errors import ProblemError
 from aligncheck.numerics.losses import EXP, LOGISTIC
 from aligncheck.numerics.metrics import trajectory_metrics
 from aligncheck.numerics.network import init_layers
-from aligncheck.dynamics.paper_gd import (
-    PREDICATES,
-    beta_R,
-    constant_step_gd,
-    gd_descent,
-    gd_error_budget,
-    gd_leaves_ball,
-    gd_smoothness,
-    paper_step_gd,
-)
+from aligncheck.claims.ji_telgarsky.gd import gd_descent, gd_error_budget, gd_leaves_ball, gd_smoothness
+from aligncheck.dynamics.gd import beta_R, constant_step_gd, paper_step_gd
+from aligncheck.claims.registry import REGISTRY
 from aligncheck.numerics.risk import risk_gradients
 from aligncheck.testing.strategies import planted_case, planted_problem
 from aligncheck.claims.verdicts import Status
@@ -57,10 +50,9 @@ def paper_run(request, problem):
 
 
 def _with_per_step(run, **changes):
-    """The same run with entries of settings["per_step"] replaced."""
+    """The same run with fields of its per-step log (Trajectory.gd) replaced."""
     traj = run.trajectory
-    ps = {**traj.settings["per_step"], **changes}
-    return dataclasses.replace(run, trajectory=dataclasses.replace(traj, settings={**traj.settings, "per_step": ps}))
+    return dataclasses.replace(run, trajectory=dataclasses.replace(traj, gd=dataclasses.replace(traj.gd, **changes)))
 
 
 # ---------------------------------------------------------------- the step rule
@@ -76,9 +68,9 @@ def test_beta_formula():
 def test_step_rule_and_radius(paper_run):
     traj = paper_run.trajectory
     L = len(traj.initial)
-    ps = traj.settings["per_step"]
-    eta, R, F = ps["eta"], ps["radius"], ps["max_frob"]
-    assert len(eta) == STEPS and len(R) == len(F) == len(ps["log_risk"]) == STEPS + 1
+    ps = traj.gd
+    eta, R, F = ps.eta, ps.radius, ps.max_frob
+    assert len(eta) == STEPS and len(R) == len(F) == len(ps.log_risk) == STEPS + 1
     expected = np.array([min(1.0 / beta_R(r, L, LOGISTIC), 1.0) for r in R[:-1]])
     np.testing.assert_allclose(eta, expected, rtol=1e-13)
     assert R[0] == pytest.approx(max(np.linalg.norm(W) for W in traj.initial) + 1.0, rel=1e-15)
@@ -94,7 +86,7 @@ def test_step_rule_and_radius(paper_run):
     # Checkpoints agree with the per-step log, and the recorded radii with R_t.
     for cp in traj.checkpoints:
         t = int(cp.time)
-        assert traj.settings["radii"][t] == R[t]
+        assert traj.gd.radii[t] == R[t]
         assert max(np.linalg.norm(W) for W in cp.layers) == pytest.approx(F[t], rel=1e-15)
         if cp.step_size is not None:
             assert cp.step_size == eta[t]
@@ -138,7 +130,7 @@ def test_critical_point_stops_cleanly(problem):
     zero = tuple(np.zeros_like(W) for W in _layers0(problem, 2))
     traj = paper_step_gd(problem.Z, LOGISTIC, zero, steps=10)
     assert traj.stop_reason.startswith("critical point")
-    assert len(traj.settings["per_step"]["eta"]) == 0
+    assert len(traj.gd.eta) == 0
     run = _run(problem, traj, zero)
     assert gd_descent(run).status == Status.INCONCLUSIVE
     assert gd_error_budget(run).status == Status.INCONCLUSIVE
@@ -157,7 +149,7 @@ def test_descent_and_budget_hold(paper_run):
 def test_larger_radius_also_obeys_the_claims(problem):
     L0 = _layers0(problem, 2, seed=7)
     run = _run(problem, paper_step_gd(problem.Z, LOGISTIC, L0, steps=500, radius0=5.0), L0)
-    assert run.trajectory.settings["per_step"]["radius"][0] == 5.0
+    assert run.trajectory.gd.radius[0] == 5.0
     assert gd_descent(run).status == Status.HOLDS
     assert gd_error_budget(run).status == Status.HOLDS
 
@@ -178,14 +170,14 @@ def test_smoothness_holds_and_flags_a_too_small_beta(problem):
 def test_descent_flags_a_step_ten_times_the_rule(paper_run):
     # Recorded η 10x the one actually taken: the bound then demands a 5x larger decrease than a
     # step η achieves (to first order, η‖∇R‖²).
-    ps = paper_run.trajectory.settings["per_step"]
-    v = gd_descent(_with_per_step(paper_run, eta=10 * ps["eta"]))
+    ps = paper_run.trajectory.gd
+    v = gd_descent(_with_per_step(paper_run, eta=10 * ps.eta))
     assert v.status == Status.VIOLATED, v
 
 
 def test_descent_flags_a_risk_that_rises(paper_run):
-    ps = paper_run.trajectory.settings["per_step"]
-    lr = ps["log_risk"].copy()
+    ps = paper_run.trajectory.gd
+    lr = ps.log_risk.copy()
     lr[STEPS // 2] = lr[STEPS // 2 - 1] + 1e-9  # one step on which the risk rises slightly
     assert gd_descent(_with_per_step(paper_run, log_risk=lr)).status == Status.VIOLATED
 
@@ -196,10 +188,10 @@ def test_error_budget_flags_an_inflated_step(problem):
     # 2/3 of R(0), which an L = 2 run does within 2000 steps (it falls by ~84%).
     L0 = _layers0(problem, 2)
     run = _run(problem, paper_step_gd(problem.Z, LOGISTIC, L0, steps=STEPS), L0)
-    ps = run.trajectory.settings["per_step"]
-    assert -math.expm1(ps["log_risk"][-1] - ps["log_risk"][0]) > 2 / 3
-    assert gd_error_budget(_with_per_step(run, eta=2 * ps["eta"])).status == Status.HOLDS
-    v = gd_error_budget(_with_per_step(run, eta=3 * ps["eta"]))
+    ps = run.trajectory.gd
+    assert -math.expm1(ps.log_risk[-1] - ps.log_risk[0]) > 2 / 3
+    assert gd_error_budget(_with_per_step(run, eta=2 * ps.eta)).status == Status.HOLDS
+    v = gd_error_budget(_with_per_step(run, eta=3 * ps.eta))
     assert v.status == Status.VIOLATED and v.value > 1, v
 
 
@@ -208,7 +200,7 @@ def test_a_real_run_with_a_much_larger_step_breaks_descent(problem):
     # 10x the step still descends; at 1000x it does not.
     L0 = _layers0(problem, 2)
     traj = paper_step_gd(problem.Z, LOGISTIC, L0, steps=STEPS, step_scale=1000.0)
-    assert traj.settings["step_rule"] == "paper×1000"
+    assert traj.gd.rule == "paper×1000"
     assert gd_descent(_run(problem, traj, L0)).status == Status.VIOLATED
 
 
@@ -228,10 +220,10 @@ def test_leaves_ball(problem):
 
 
 def test_limit_claims_are_renamed_and_inconclusive_on_a_short_run(paper_run):
-    ids = [k for k in PREDICATES if k not in ("gd.descent", "gd.error_budget", "gd.smoothness", "gd.leaves_ball")]
+    ids = [k for k, c in REGISTRY.items() if c.group == "gd_theorems"]
     assert len(ids) == 8
     for cid in ids:
-        v = PREDICATES[cid](paper_run)
+        v = REGISTRY[cid].predicate(paper_run)
         assert v.claim == cid
         # The paper's step is tiny: 2000 steps are far from the late phase.
         assert v.status in (Status.INCONCLUSIVE, Status.NOT_APPLICABLE), v
@@ -264,7 +256,7 @@ LIMIT_IDS = [f"gd.{n}" for n in ("risk_to_zero", "norms_diverge", "rank_one", "a
 def test_limit_claims_hold_on_a_late_phase_run(late_run):
     problem, run = late_run
     for cid in LIMIT_IDS:
-        v = PREDICATES[cid](run)
+        v = REGISTRY[cid].predicate(run)
         assert v.status == Status.HOLDS, v
 
 
@@ -273,7 +265,7 @@ def test_limit_claims_flag_a_product_turned_away(late_run):
     # Flip the output layer: w_prod → −w_prod, so the product points to −ū and every margin flips.
     bad = _broken(problem, run, lambda layers, frac: (layers[0], -layers[1]))
     for cid in ("gd.risk_to_zero", "gd.max_margin_product", "gd.margin_corollary"):
-        assert PREDICATES[cid](bad).status == Status.VIOLATED, cid
+        assert REGISTRY[cid].predicate(bad).status == Status.VIOLATED, cid
 
 
 def test_limit_claims_flag_a_layer_that_turns_rank_two(late_run):
@@ -285,7 +277,7 @@ def test_limit_claims_flag_a_layer_that_turns_rank_two(late_run):
         return (W1 + 0.5 * frac * s[0] * np.outer(U[:, 1], Vt[1]), layers[1])
 
     bad = _broken(problem, run, spoil)
-    assert PREDICATES["gd.rank_one"](bad).status == Status.VIOLATED
+    assert REGISTRY["gd.rank_one"].predicate(bad).status == Status.VIOLATED
 
 
 def test_limit_claims_inconclusive_before_the_late_phase(problem):
@@ -293,5 +285,5 @@ def test_limit_claims_inconclusive_before_the_late_phase(problem):
     L0 = _layers0(problem, 3, kind="w1zero")
     run = _run(problem, paper_step_gd(problem.Z, LOGISTIC, L0, steps=STEPS), L0)
     for cid in LIMIT_IDS:
-        v = PREDICATES[cid](run)
+        v = REGISTRY[cid].predicate(run)
         assert v.status == Status.INCONCLUSIVE and "late phase" in v.reason, v

@@ -41,7 +41,8 @@ import numpy as np
 import pytest
 
 import aligncheck.dynamics.flow as dynamics
-from aligncheck.dynamics.flow import gradient_descent, gradient_flow
+from aligncheck.dynamics.gd import gradient_descent
+from aligncheck.dynamics.integrate import gradient_flow
 from aligncheck.numerics.losses import EXP
 from aligncheck.numerics.metrics import angle_between
 from aligncheck.numerics.network import Layers, init_layers, product

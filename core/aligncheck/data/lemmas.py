@@ -39,18 +39,15 @@ from scipy.spatial import ConvexHull, QhullError
 
 from aligncheck.numerics.losses import Loss, get_loss, risk_and_weights
 from aligncheck.data.maxmargin import MaxMargin
-from aligncheck.claims.verdicts import Status, Verdict
 
 __all__ = [
     "AlphaResult",
     "SignLemmaResult",
     "alpha",
-    "alpha_verdict",
     "perp_basis",
     "sign_lemma_quantity",
     "sign_lemma_search",
     "sign_lemma_threshold",
-    "sign_lemma_verdict",
 ]
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -214,19 +211,6 @@ def alpha(Z: np.ndarray, mm: MaxMargin) -> AlphaResult:
                        lower=max(lower, 0.0), upper=up, tol=tol)
 
 
-def alpha_verdict(res: AlphaResult) -> Verdict:
-    """The data.alpha_positive verdict for an AlphaResult."""
-    if not res.applicable:
-        status = Status.NOT_APPLICABLE
-    elif res.positive:
-        status = Status.HOLDS
-    elif math.isnan(res.alpha) or res.upper > res.tol:
-        status = Status.INCONCLUSIVE  # certificate failed: neither positive nor zero shown
-    else:
-        status = Status.VIOLATED  # α = 0 within tolerance (expected when A2.7 fails)
-    return Verdict("data.alpha_positive", status, None if math.isnan(res.alpha) else res.alpha, 0.0, res.reason)
-
-
 # ---------------------------------------------------------------------------
 # sign lemma
 
@@ -384,14 +368,3 @@ def sign_lemma_search(
                   f"over ‖Π⊥w‖ > {T:.6g}, ⟨w,ū⟩ ∈ [0, {cap:.2g}] (search evidence, not a proof)")
     return SignLemmaResult(float(sn), violated, w, float(s), float(tol), T, evals, reason,
                            a=float(a), perp=p)
-
-
-def sign_lemma_verdict(res: SignLemmaResult) -> Verdict:
-    """The data.sign_lemma verdict for a search: violated on a counterexample, else holds (search-based)."""
-    if math.isnan(res.min_value):
-        status = Status.NOT_APPLICABLE
-    elif res.violated:
-        status = Status.VIOLATED
-    else:
-        status = Status.HOLDS
-    return Verdict("data.sign_lemma", status, res.min_value, 0.0, res.reason)

@@ -1,285 +1,68 @@
-"""Trajectories: gradient descent with a given step, and gradient flow followed into the late phase.
+"""The gradient-flow field in log-norm time, shared by the float64 and the high-precision integrators.
 
-Gradient flow dW/dt = −∇R is integrated in *log-norm time* s, in which the path is the
-same but ‖dθ/ds‖ = ‖θ‖ (θ = all layers as one vector):
+Gradient flow dW/dt = −∇R is followed in *log-norm time* s, in which the path is the same but
+‖dθ/ds‖ = sqrt(1 + ‖θ‖²) (θ = all layers as one vector):
 
-    dθ/ds = −‖θ‖ · ∇R(θ)/‖∇R(θ)‖ = −‖θ‖ · ∇log R(θ)/‖∇log R(θ)‖.
+    dθ/ds = F(θ) = −c(θ)·ĝ(θ),   c = sqrt(1 + ‖θ‖²),   ĝ = ∇log R/‖∇log R‖.
 
-Any positive scalar reparametrisation traces the same path, so every path claim
-(directions, alignment, rank, the balancedness invariants, Lemma 2) can be judged on it,
-while log‖θ‖ grows about linearly in s instead of like log log t (the speed is
-sqrt(1 + ‖θ‖²) rather than ‖θ‖ so that a start at θ = 0 still moves). The reparametrised
-flow is stiff (the softmax weights over the support vectors relax at a rate that grows
-with the margins), so it is integrated with scipy's BDF (implicit, variable order,
-error-controlled) with the exact Jacobian from :func:`aligncheck.numerics.risk.hessian`. Measured: LSODA
-and BDF with finite-difference Jacobians stall once margins pass ~1e8 (a finite-difference
-step then moves the softmax weights); with the exact Jacobian BDF reaches margins of 1e10 in
-about 2,000 evaluations. Checkpoints are recorded at equal steps in s, i.e. log-spaced in ‖θ‖.
+Any positive scalar reparametrisation traces the same path, so every path claim (directions,
+alignment, rank, the balancedness invariants, Lemma 2) can be judged on it, while log‖θ‖ grows
+about linearly in s instead of like log log t (the speed is sqrt(1 + ‖θ‖²) rather than ‖θ‖ so that
+a start at θ = 0 still moves). Its Jacobian, with H = ∇²_θ log R (exact, from
+:func:`aligncheck.numerics.risk.hessian`) and ∇c = θ/c, is
+
+    ∂F/∂θ = −ĝ (θ/c)^T − (c/‖∇log R‖)(I − ĝĝ^T) H.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
-from scipy.integrate import BDF
-from threadpoolctl import threadpool_limits
 
 from aligncheck.numerics.backends import FLOAT64, Backend
-from aligncheck.errors import ProblemError
 from aligncheck.numerics.losses import Loss
 from aligncheck.numerics.network import Layers, flatten, unflatten
-from aligncheck.numerics.metrics import angle_between
-from aligncheck.numerics.risk import evaluate, hessian, risk_gradients
+from aligncheck.numerics.risk import RiskEval, evaluate, hessian
 
 
-# Below this, ‖∇log R‖·sqrt(1 + ‖θ‖²) (the relative rate of change of log R) is treated as zero:
-# the flow has (numerically) reached a critical point, e.g. the finite minimiser on
-# non-separable data (measured: it falls from 2e-2 to 6e-9 within s = 0.16 on XOR data, while
-# separable planted runs, depths 1-6, every init, stay above 0.19).
-CRITICAL_GRADIENT = 1e-8
+class FlowField:
+    """F(θ) and ∂F/∂θ on data Z (n, d) for layers of the given ``shapes``, in the backend ``bk``
+    (θ a float64 vector, or an object vector of the backend's numbers). ``evals`` counts every
+    gradient evaluation (a Jacobian counts as one)."""
 
-# The exact Jacobian is dense, N×N for N parameters: 4000² float64 = 128 MB, and one LU per
-# Jacobian update; larger networks would exhaust memory rather than fail cleanly.
-MAX_FLOW_PARAMETERS = 4000
+    def __init__(self, Z: np.ndarray, loss: Loss, shapes: Sequence[tuple[int, int]], bk: Backend = FLOAT64) -> None:
+        self.Z, self.loss, self.shapes, self.bk = (Z if bk is FLOAT64 else bk.asarray(Z)), loss, list(shapes), bk
+        self.evals = 0
 
+    def layers(self, theta: np.ndarray) -> Layers:
+        return unflatten(theta, self.shapes)
 
-@dataclass(frozen=True)
-class Checkpoint:
-    """One recorded iterate. ``time``: s (log-norm time) for gradient flow, the step index for GD.
+    def evaluate(self, theta: np.ndarray) -> RiskEval:
+        """log R and its gradients at θ (counted)."""
+        self.evals += 1
+        return evaluate(self.Z, self.loss, unflatten(theta, self.shapes), self.bk)
 
-    For GD, ``next_layers`` is W(t+1) and ``step_size`` is η_t, so one-step identities can be checked.
-    """
-
-    time: float
-    layers: Layers
-    next_layers: Layers | None = None
-    step_size: float | None = None
-
-
-@dataclass
-class Trajectory:
-    """A recorded run: method ("gf" or "gd"), data Z (n, d), loss, checkpoints in time order."""
-
-    method: str
-    Z: np.ndarray
-    loss: Loss
-    checkpoints: list[Checkpoint]
-    stop_reason: str
-    grad_evals: int
-    wall_time: float
-    backend: str = "float64"
-    settings: dict = field(default_factory=dict)
-
-    @property
-    def initial(self) -> Layers:
-        return self.checkpoints[0].layers
-
-    @property
-    def final(self) -> Layers:
-        return self.checkpoints[-1].layers
-
-
-def _check_layers(layers: Layers) -> None:
-    for k, W in enumerate(layers, 1):
-        if not np.all(np.isfinite(np.asarray(W, dtype=float))):
-            raise ProblemError(f"layer W_{k} has a NaN or infinite entry")
-
-
-def gradient_flow(
-    Z: np.ndarray,
-    loss: Loss,
-    layers0: Layers,
-    *,
-    target_log_risk: float = -math.log(1e100) - 1.0,
-    target_angle: float | None = None,
-    u_bar: np.ndarray | None = None,
-    target_layer_norm: float | None = None,
-    s_max: float = 40.0,
-    checkpoint_every: float = 0.05,
-    rtol: float = 1e-9,
-    atol: float = 1e-12,
-    margin_floor: float = 1e-6,
-    max_evals: int = 20_000,
-) -> Trajectory:
-    """Follow gradient flow from ``layers0`` in log-norm time until a stop condition.
-
-    Stops at the first of: the target, i.e. log R ≤ ``target_log_risk`` and, where given, the
-    angle between w_prod and ``u_bar`` ≤ ``target_angle`` and min_k ‖W_k‖_F ≥ ``target_layer_norm``;
-    s = ``s_max``; the float64 floor, eps·max|m_i| ≥ ``margin_floor`` (margins carry rounding
-    errors of eps·|m|, which perturb the softmax weights and so the direction of the flow; past
-    1e-6 BDF's error control starts to stall on that noise: measured, 10x more evaluations per unit s);
-    ∇R = 0 at the start (a critical point: the flow stands still); more than ``max_evals``
-    gradient evaluations (Jacobians count as one each).
-    ``rtol``/``atol``: the integrator's local error tolerances on θ (atol relative to max(1, ‖θ(0)‖)).
-    """
-    _check_layers(layers0)
-    if target_angle is not None and u_bar is None:
-        raise ProblemError("target_angle needs u_bar, the direction the angle is measured to")
-    if not (s_max > 0 and checkpoint_every > 0):
-        raise ProblemError(f"s_max and checkpoint_every must be positive, got {s_max}, {checkpoint_every}")
-    shapes = [W.shape for W in layers0]
-    theta0 = flatten(layers0).astype(float)
-    if theta0.size > MAX_FLOW_PARAMETERS:
-        raise ProblemError(f"gradient flow uses a dense {theta0.size}x{theta0.size} Jacobian; networks with more than {MAX_FLOW_PARAMETERS} parameters are not supported")
-    n0 = max(1.0, float(np.linalg.norm(theta0)))
-    evals = 0
-
-    def counted(theta):
-        """evaluate() at θ; every call counts, stop checks included (``Trajectory.grad_evals``)."""
-        nonlocal evals
-        evals += 1
-        return evaluate(Z, loss, unflatten(theta, shapes))
-
-    def grad(theta):
-        ev = counted(theta)
+    def grad(self, theta: np.ndarray) -> tuple[RiskEval, np.ndarray]:
+        """The evaluation at θ and ∇_θ log R as one vector."""
+        ev = self.evaluate(theta)
         return ev, flatten(ev.grads)
 
-    def rhs(s, theta):
-        _, g = grad(theta)
-        gn = np.linalg.norm(g)
-        return -speed(theta) * (g / gn) if gn > 0 else np.zeros_like(theta)
+    def speed(self, theta: np.ndarray):
+        """c(θ) = ‖F(θ)‖ = sqrt(1 + ‖θ‖²) (≈ ‖θ‖ late, and > 0 at θ = 0)."""
+        return self.bk.sqrt(1 + theta @ theta)
 
-    def jac(s, theta):
-        # F = −c ĝ with c = speed(θ), ĝ = G/‖G‖, G = ∇θ log R, H = ∇²θ log R:
-        # ∂F/∂θ = −ĝ (∇c)^T − (c/‖G‖)(I − ĝĝ^T) H, with ∇c = θ/c.
-        _, g = grad(theta)
-        gn = np.linalg.norm(g)
+    def f(self, theta: np.ndarray) -> np.ndarray:
+        """F(θ) = −c ĝ (0 where ∇log R = 0: a critical point, where the flow stands still)."""
+        _, g = self.grad(theta)
+        gn = self.bk.norm(g)
+        return -self.speed(theta) * (g / gn) if gn > 0 else g * 0
+
+    def jac(self, theta: np.ndarray) -> np.ndarray:
+        """∂F/∂θ, shape (N, N) (see the module docstring)."""
+        _, g = self.grad(theta)
+        gn = self.bk.norm(g)
         gh = g / gn
-        c = speed(theta)
-        H = hessian(Z, loss, unflatten(theta, shapes))
+        c = self.speed(theta)
+        H = hessian(self.Z, self.loss, unflatten(theta, self.shapes), self.bk)
         return -np.outer(gh, theta) / c - (c / gn) * (H - np.outer(gh, gh @ H))
-
-    def target_met(theta) -> bool:
-        layers = unflatten(theta, shapes)
-        ev = counted(theta)
-        if float(ev.log_risk) > target_log_risk:
-            return False
-        if target_angle is not None and angle_between(ev.w_prod, u_bar) > target_angle:
-            return False
-        return target_layer_norm is None or min(float(np.linalg.norm(W)) for W in layers) >= target_layer_norm
-
-    def at_floor(theta) -> bool:
-        ev = counted(theta)
-        return FLOAT64.eps * float(np.max(np.abs(ev.margins))) >= margin_floor
-
-    _, g0 = grad(theta0)
-    checkpoints = [Checkpoint(0.0, unflatten(theta0.copy(), shapes))]
-    settings = {"rtol": rtol, "atol": atol, "s_max": s_max, "checkpoint_every": checkpoint_every, "integrator": "scipy BDF, analytic Jacobian"}
-    if not np.any(g0):
-        return Trajectory("gf", Z, loss, checkpoints, "critical point: ∇R(W(0)) = 0", evals, 0.0, settings=settings)
-    t0 = time.perf_counter()
-    # One BLAS thread: the matrices are small (N ≤ a few hundred), and OpenBLAS's threads made
-    # the integrator 2-3x slower and its evaluation counts machine-dependent (measured, d = 10).
-    with threadpool_limits(limits=1, user_api="blas"):
-        solver = BDF(rhs, 0.0, theta0, s_max, rtol=rtol, atol=atol * n0, jac=jac)
-        next_cp = checkpoint_every
-        floor_reason = f"float64 floor: eps·max|m| reached {margin_floor:g}"
-        # Step by step: checkpoints come from the dense output at equal steps of s; the stop
-        # conditions are tested at every accepted step and located inside it by bisection.
-        while True:
-            # A trial step that BDF then rejects may overflow (L = 1 grows like e^s); the accepted
-            # state is checked for finiteness below, so these intermediate warnings are noise.
-            with np.errstate(over="ignore", invalid="ignore"):
-                msg = solver.step()
-            if solver.status == "failed":
-                s_end, theta_end, reason = solver.t, solver.y, f"integrator failed: {msg}"
-            else:
-                dense = solver.dense_output()
-                s_end, theta_end, reason = solver.t, solver.y, None
-                for met, why in ((target_met, "target reached"), (at_floor, floor_reason)):
-                    if met(solver.y):
-                        s_end = _first_true(lambda s: met(dense(s)), solver.t_old, solver.t)
-                        theta_end, reason = dense(s_end), why
-                        break
-                if reason is None:
-                    _, g_end = grad(solver.y)
-                    if not np.all(np.isfinite(solver.y)) or np.linalg.norm(g_end) * speed(solver.y) < CRITICAL_GRADIENT:
-                        # The normalised direction ∇R/‖∇R‖ is undefined at a critical point: the
-                        # reparametrised flow would cross it where gradient flow only approaches it.
-                        reason = "approaching a critical point: ‖∇log R‖·sqrt(1+‖θ‖²) < %g" % CRITICAL_GRADIENT
-                if reason is None and evals > max_evals:
-                    reason = f"evaluation budget of {max_evals} gradient evaluations exhausted"
-                if reason is None and solver.status == "finished":
-                    reason = "s_max reached"
-                while next_cp < s_end - 1e-9 * checkpoint_every:
-                    checkpoints.append(Checkpoint(float(next_cp), unflatten(dense(next_cp).copy(), shapes)))
-                    next_cp += checkpoint_every
-            if reason is not None:
-                break
-    if s_end > checkpoints[-1].time:
-        checkpoints.append(Checkpoint(float(s_end), unflatten(np.array(theta_end), shapes)))
-    return Trajectory("gf", Z, loss, checkpoints, reason, evals, time.perf_counter() - t0, settings=settings)
-
-
-def extend_flow(traj: Trajectory, **options) -> Trajectory:
-    """``traj`` (a float64 gradient-flow run) followed further: :func:`gradient_flow` from its
-    last state with ``options`` (e.g. a larger target_layer_norm), its checkpoints appended with
-    the log-norm time continued. The stop reason is the continuation's, saying from where."""
-    if traj.method != "gf" or traj.backend != FLOAT64.name:
-        raise ProblemError(f"only a float64 gradient-flow run can be extended, not {traj.method} on {traj.backend}")
-    s0 = traj.checkpoints[-1].time
-    more = gradient_flow(traj.Z, traj.loss, traj.final, **{**{k: traj.settings[k] for k in ("rtol", "atol") if k in traj.settings}, **options})
-    cps = traj.checkpoints + [dataclasses.replace(cp, time=s0 + cp.time) for cp in more.checkpoints[1:]]
-    reason = f"{more.stop_reason} (run extended from s = {s0:.4g}, where it had stopped: {traj.stop_reason})"
-    return dataclasses.replace(traj, checkpoints=cps, stop_reason=reason, grad_evals=traj.grad_evals + more.grad_evals, wall_time=traj.wall_time + more.wall_time)
-
-
-def _first_true(pred, a: float, b: float, rel: float = 1e-12) -> float:
-    """The first s in (a, b] where ``pred`` holds, by bisection (pred(b) is true; the conditions
-    tested are monotone along the flow to within the step)."""
-    while b - a > rel * max(1.0, abs(b)):
-        mid = 0.5 * (a + b)
-        if pred(mid):
-            b = mid
-        else:
-            a = mid
-    return b
-
-
-def speed(theta: np.ndarray) -> float:
-    """‖dθ/ds‖ of the reparametrised flow: sqrt(1 + ‖θ‖²) (≈ ‖θ‖ late, and > 0 at θ = 0)."""
-    return math.sqrt(1.0 + float(theta @ theta))
-
-
-def gradient_descent(
-    Z: np.ndarray,
-    loss: Loss,
-    layers0: Layers,
-    *,
-    step: float,
-    steps: int,
-    n_checkpoints: int = 60,
-    bk: Backend = FLOAT64,
-) -> Trajectory:
-    """Plain gradient descent W(t+1) = W(t) − η ∇R(W(t)) with constant step η for ``steps`` steps.
-
-    Checkpoints at log-spaced step indices (and t = 0); each records W(t), W(t+1) and η.
-    """
-    _check_layers(layers0)
-    if not (step > 0 and math.isfinite(step)):
-        raise ProblemError(f"step size must be a positive finite number, got {step}")
-    if int(steps) != steps or steps < 1:
-        raise ProblemError(f"the number of GD steps must be a positive integer, got {steps}")
-    marks = set(np.unique(np.geomspace(1, max(steps, 1), n_checkpoints).astype(int) - 1).tolist()) | {0}
-    layers = tuple(np.array(W, dtype=float) for W in layers0)
-    checkpoints: list[Checkpoint] = []
-    reason, done = "step budget", steps
-    t0 = time.perf_counter()
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(steps):
-            grads = risk_gradients(Z, loss, layers, bk)
-            new = tuple(W - step * G for W, G in zip(layers, grads))
-            if not all(np.all(np.isfinite(W)) for W in new):
-                # Too large a step for this loss: the iterate overflowed. The run ends at the last
-                # finite iterate, and says so.
-                reason, done = f"diverged: step {t} produced a non-finite iterate (step size {step:g} too large)", t
-                break
-            if t in marks:
-                checkpoints.append(Checkpoint(float(t), layers, new, step))
-            layers = new
-    checkpoints.append(Checkpoint(float(done), layers))
-    return Trajectory("gd", Z, loss, checkpoints, reason, done, time.perf_counter() - t0, bk.name, {"step": step, "steps": steps})

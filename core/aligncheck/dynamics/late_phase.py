@@ -24,7 +24,7 @@ Why this integrator:
   (see :func:`_damping_step`).
 - Precision by need: before every step the backend's precision is raised so that the largest
   margin keeps ``digits`` digits in the differences between margins (the softmax weights and so
-  the direction depend on those O(1) differences); it is recorded in settings["precision_bits"].
+  the direction depend on those O(1) differences); it is recorded in the run's MidpointInfo.precision_bits.
 
 Cost: see README ("High precision"); measured on d = 3, L = 2 (12 parameters), 50 digits.
 """
@@ -36,12 +36,13 @@ import time
 
 import numpy as np
 
-from aligncheck.numerics.backends import Mpmath
-from aligncheck.dynamics.flow import Checkpoint, Trajectory, _check_layers
+from aligncheck.dynamics.flow import FlowField
+from aligncheck.dynamics.trajectory import Checkpoint, LatePhase, MidpointInfo, Trajectory, check_finite_layers
 from aligncheck.errors import ProblemError
+from aligncheck.numerics.backends import FLOAT64, Mpmath
 from aligncheck.numerics.losses import Loss
 from aligncheck.numerics.network import Layers, flatten, unflatten
-from aligncheck.numerics.risk import evaluate, hessian
+from aligncheck.numerics.risk import evaluate
 
 # Newton iterations allowed per implicit step before the step is rejected and halved.
 MAX_NEWTON = 12
@@ -60,44 +61,13 @@ DAMP_MAX_STEP = 1e-13
 DAMP_FROM = 1e12
 
 
-class _Flow:
-    """The reparametrised vector field and its Jacobian at the backend's precision."""
-
-    def __init__(self, Z: np.ndarray, loss: Loss, shapes, bk: Mpmath) -> None:
-        self.Z, self.loss, self.shapes, self.bk = bk.asarray(Z), loss, shapes, bk
-        self.evals = 0
-
-    def _parts(self, theta):
-        self.evals += 1
-        ev = evaluate(self.Z, self.loss, unflatten(theta, self.shapes), self.bk)
-        g = flatten(ev.grads)
-        gn = self.bk.norm(g)
-        c = self.bk.sqrt(1 + np.dot(theta, theta))
-        return ev, g, gn, c
-
-    def f(self, theta) -> np.ndarray:
-        _, g, gn, c = self._parts(theta)
-        return -(c / gn) * g
-
-    def jac(self, theta) -> np.ndarray:
-        # F = −c ĝ: ∂F/∂θ = −ĝ (θ/c)^T − (c/‖G‖)(I − ĝĝ^T) H (as in aligncheck.dynamics.flow.gradient_flow).
-        _, g, gn, c = self._parts(theta)
-        gh = g / gn
-        H = hessian(self.Z, self.loss, unflatten(theta, self.shapes), self.bk)
-        return -np.outer(gh, theta) / c - (c / gn) * (H - np.outer(gh, gh @ H))
-
-    def max_abs_margin(self, theta) -> float:
-        ev = evaluate(self.Z, self.loss, unflatten(theta, self.shapes), self.bk)
-        return float(max(abs(m) for m in ev.margins))
-
-
 def _solve(bk: Mpmath, A: np.ndarray, b: np.ndarray) -> np.ndarray:
     ctx = bk.ctx
     x = ctx.lu_solve(ctx.matrix(A.tolist()), ctx.matrix(b.tolist()))
     return np.array([x[i] for i in range(len(b))], dtype=object)
 
 
-def _midpoint_step(flow: _Flow, theta0: np.ndarray, h, tol) -> np.ndarray | None:
+def _midpoint_step(flow: FlowField, theta0: np.ndarray, h, tol) -> np.ndarray | None:
     """One implicit-midpoint step θ1 = θ0 + h F((θ0 + θ1)/2), or None if Newton did not converge.
 
     Predictor: the linearly implicit Euler step (I − hJ(θ0))^{-1} h F(θ0), stable for stiff modes.
@@ -123,7 +93,7 @@ def _midpoint_step(flow: _Flow, theta0: np.ndarray, h, tol) -> np.ndarray | None
     return None
 
 
-def _damping_step(flow: _Flow, theta: np.ndarray, tol) -> tuple[np.ndarray, object]:
+def _damping_step(flow: FlowField, theta: np.ndarray, tol) -> tuple[np.ndarray, object]:
     """One implicit Euler step θ+ = θ + h F(θ+) with h = min(DAMP/‖J‖_F, DAMP_MAX_STEP) where
     ‖J‖_F ≥ DAMP_FROM, else (or if Newton does not converge) θ itself; returns (θ+, h).
 
@@ -174,21 +144,22 @@ def gradient_flow_mp(
     local tangential error per step (see the module docstring; measured on d = 3, L = 2: 1e-6 takes
     17 steps and 4 s for Δs = 3 from ‖W‖ ≈ 28, 1e-8 takes 111 steps and 25 s). Checkpoints at accepted steps,
     about every ``checkpoint_every`` in s; their layers are object arrays of mpf. The Trajectory's
-    backend is "mpmath-<digits>"; settings record the integrator, rtol, digits, the precision
-    history [(s, bits)], the steps accepted and rejected, and the Newton tolerance.
+    backend is its Mpmath backend; ``Trajectory.integrator`` (a MidpointInfo) records rtol, the
+    digits, the precision history [(s, bits)], the steps accepted and rejected, and the Newton
+    tolerance.
     """
-    _check_layers(layers0)  # float64 or mpf entries (np.asarray(..., float) converts both)
+    check_finite_layers(layers0)  # float64 or mpf entries (np.asarray(..., float) converts both)
     if not (s_span > 0 and checkpoint_every > 0 and h0 > 0 and rtol > 0):
         raise ProblemError(f"s_span, checkpoint_every, h0 and rtol must be positive, got {s_span}, {checkpoint_every}, {h0}, {rtol}")
     bk = Mpmath(digits)
     shapes = [np.asarray(W).shape for W in layers0]
     theta = bk.asarray(flatten(tuple(np.asarray(W, dtype=object) for W in layers0)))
-    flow = _Flow(Z, loss, shapes, bk)
+    flow = FlowField(Z, loss, shapes, bk)
     ctx = bk.ctx
     newton_tol = ctx.mpf(10) ** (1 - digits)
     s, h = ctx.mpf(s0), ctx.mpf(h0)
     s_end = ctx.mpf(s0) + s_span
-    bits = [(float(s), bk.ensure_headroom(flow.max_abs_margin(theta)))]
+    bits = [(float(s), bk.ensure_headroom(_max_abs_margin(flow, theta)))]
     checkpoints = [Checkpoint(float(s), unflatten(theta.copy(), shapes))]
     next_cp = float(s) + checkpoint_every
     accepted = rejected = 0
@@ -208,7 +179,7 @@ def gradient_flow_mp(
             rejected += 1
             h = h / 2
             if h < H_MIN:
-                reason = f"stalled: Newton's iteration does not converge even for steps below {H_MIN:g} (max |margin| {flow.max_abs_margin(theta):.3g})"
+                reason = f"stalled: Newton's iteration does not converge even for steps below {H_MIN:g} (max |margin| {_max_abs_margin(flow, theta):.3g})"
                 break
             continue
         diff = small - big
@@ -226,7 +197,7 @@ def gradient_flow_mp(
         if damp:
             theta, h_damp = _damping_step(flow, theta, newton_tol)
             s = s + h_damp
-        p = bk.ensure_headroom(flow.max_abs_margin(theta))
+        p = bk.ensure_headroom(_max_abs_margin(flow, theta))
         if p != bits[-1][1]:
             bits.append((float(s), p))
         layers = unflatten(theta.copy(), shapes)
@@ -238,16 +209,8 @@ def gradient_flow_mp(
                 checkpoints.append(Checkpoint(float(s), layers))
             reason = "target reached"
             break
-    settings = {
-        "integrator": "implicit midpoint (Gauss-1), step doubling on the tangential error, exact Newton, mpmath LU",
-        "rtol": rtol,
-        "digits": digits,
-        "newton_tol": float(newton_tol),
-        "precision_bits": bits,
-        "steps_accepted": accepted,
-        "steps_rejected": rejected,
-    }
-    return Trajectory("gf", np.asarray(Z, dtype=float), loss, checkpoints, reason, flow.evals, time.perf_counter() - t0, bk.name, settings)
+    info = MidpointInfo(rtol=rtol, digits=digits, newton_tol=float(newton_tol), precision_bits=bits, steps_accepted=accepted, steps_rejected=rejected)
+    return Trajectory("gf", np.asarray(Z, dtype=float), loss, checkpoints, reason, flow.evals, time.perf_counter() - t0, bk, integrator=info)
 
 
 def continue_in_mpmath(
@@ -262,16 +225,26 @@ def continue_in_mpmath(
     last checkpoint by :func:`gradient_flow_mp` for up to ``s_span`` more log-norm time.
 
     The result holds the float64 checkpoints, then the mpmath ones (object arrays), under the
-    backend "mpmath-<digits>"; settings["late_phase"] records where and why it switched (the
-    float64 run's stop reason and its last s) and the high-precision integrator's settings.
+    mpmath backend; ``Trajectory.late_phase`` records where and why it switched (the float64 run's
+    stop reason and its last s) and the high-precision stepper's record.
     """
     if traj.method != "gf":
         raise ProblemError(f"late-phase continuation follows gradient flow; this run used {traj.method}")
+    if traj.backend is not FLOAT64:
+        raise ProblemError(f"late-phase continuation continues a float64 run; this one is on {traj.backend.name}")
     s0 = traj.checkpoints[-1].time
     mp = gradient_flow_mp(traj.Z, traj.loss, traj.final, digits=digits, s_span=s_span, s0=s0, rtol=rtol, target_layer_norm=target_layer_norm)
-    switch = {"switched_at_s": s0, "because": traj.stop_reason, "from": traj.backend, "to": mp.backend, **mp.settings}
-    reason = f"{mp.stop_reason} (continued in {mp.backend} from s = {s0:.4g}, where the {traj.backend} run stopped: {traj.stop_reason})"
+    switch = LatePhase(switched_at_s=s0, because=traj.stop_reason, head=traj.backend.name, stepper=mp.integrator)
+    reason = f"{mp.stop_reason} (continued in {mp.backend.name} from s = {s0:.4g}, where the {traj.backend.name} run stopped: {traj.stop_reason})"
+    # The run's integrator stays the float64 head's: its tolerances are the looser ones, and
+    # what the checks of the whole run must allow for.
     return Trajectory(
         "gf", traj.Z, traj.loss, traj.checkpoints + mp.checkpoints[1:], reason, traj.grad_evals + mp.grad_evals,
-        traj.wall_time + mp.wall_time, mp.backend, {**traj.settings, "late_phase": switch},
+        traj.wall_time + mp.wall_time, mp.backend, integrator=traj.integrator, late_phase=switch,
     )
+
+
+def _max_abs_margin(flow: FlowField, theta: np.ndarray) -> float:
+    """max_i |⟨w_prod, z_i⟩| at θ (for the precision needed by the margins)."""
+    ev = evaluate(flow.Z, flow.loss, unflatten(theta, flow.shapes), flow.bk)
+    return float(max(abs(m) for m in ev.margins))

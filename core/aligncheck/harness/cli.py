@@ -36,7 +36,8 @@ from aligncheck.numerics.losses import LOSSES
 from aligncheck.data.maxmargin import MaxMargin
 from aligncheck.numerics.network import INITS
 from aligncheck.data.problem import Problem, load_problem
-from aligncheck.harness.runner import RunOutcome, RunSpec, replay_command, run_checked
+from aligncheck.dynamics.spec import RunSpec
+from aligncheck.harness.runner import RunOutcome, replay_command, run_checked
 from aligncheck.claims.verdicts import Status
 
 __all__ = ["build_parser", "main"]
@@ -220,11 +221,20 @@ def check_dict(problem: Problem, outcome: RunOutcome, widths: tuple[int, ...]) -
             "stop_reason": traj.stop_reason,
             "grad_evals": int(traj.grad_evals),
             "wall_time": float(traj.wall_time),
-            "backend": traj.backend,
+            "backend": traj.backend.name,
             "precision": spec.precision,
-            "late_phase": {k: v for k, v in traj.settings["late_phase"].items() if k in ("switched_at_s", "because", "from", "to", "precision_bits", "steps_accepted")} if "late_phase" in traj.settings else None,
+            "late_phase": _late_phase_dict(traj),
         },
     }
+
+
+def _late_phase_dict(traj) -> dict | None:
+    """Where a --late-phase run switched to high precision, and what the stepper did."""
+    lp = traj.late_phase
+    if lp is None:
+        return None
+    return {"switched_at_s": lp.switched_at_s, "because": lp.because, "from": lp.head, "to": traj.backend.name,
+            "precision_bits": lp.stepper.precision_bits, "steps_accepted": lp.stepper.steps_accepted}
 
 
 def _print_json(doc: dict) -> None:
@@ -327,7 +337,7 @@ def _render_check(con: Console, path: str, problem: Problem, outcome: RunOutcome
     con.print(ct)
 
     con.print(Text(f"stop reason: {traj.stop_reason}"))
-    con.print(Text(f"backend: {traj.backend}" + (f" (switched from float64 at s = {traj.settings['late_phase']['switched_at_s']:.4g})" if "late_phase" in traj.settings else "")))
+    con.print(Text(f"backend: {traj.backend.name}" + (f" (switched from float64 at s = {traj.late_phase.switched_at_s:.4g})" if traj.late_phase is not None else "")))
     con.print(Text(f"gradient evaluations: {traj.grad_evals}   wall time: {traj.wall_time:.3f} s   seed: {spec.seed}"))
     summary = Text("summary: ")
     order = [s.value for s in (Status.VIOLATED, Status.HOLDS, Status.INCONCLUSIVE, Status.NOT_APPLICABLE)]

@@ -23,8 +23,8 @@ import numpy as np
 
 from aligncheck.claims.assumptions import Setup
 from aligncheck.numerics.backends import FLOAT64, Mpmath
-from aligncheck.claims.ji_telgarsky import check_claims
-from aligncheck.dynamics.flow import Trajectory
+from aligncheck.claims.check import check_claims
+from aligncheck.dynamics.trajectory import Trajectory
 from aligncheck.dynamics.late_phase import continue_in_mpmath
 from aligncheck.numerics.risk import evaluate
 from aligncheck.claims.verdicts import Status, Verdict
@@ -47,7 +47,7 @@ def first_past_floor(traj: Trajectory, floor: float = FLOAT64_FLOOR) -> int | No
 def replayed(traj: Trajectory, digits: int = CONFIRM_DIGITS) -> Trajectory:
     """The run as high precision sees it: re-integrated past the float64 floor (gradient flow),
     otherwise the same states (to be measured with an mpmath backend)."""
-    if traj.method != "gf" or traj.backend != FLOAT64.name:
+    if traj.method != "gf" or traj.backend is not FLOAT64:
         return traj
     i = first_past_floor(traj)
     if i is None or i < 2:  # nothing past the floor, or nothing before it to restart from

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aligncheck.claims.assumptions import ASSUMPTIONS
-from aligncheck.claims.ji_telgarsky import CLAIMS
+from aligncheck.claims.registry import REGISTRY
 from aligncheck.claims.verdicts import Status, Verdict
 
 
@@ -103,16 +103,16 @@ class Recorder:
             if v.judged_from is not None:
                 t.judged_later += 1
             if v.value is not None and math.isfinite(v.value) and v.status != Status.NOT_APPLICABLE:
-                pick = min if v.claim in CLAIMS and CLAIMS[v.claim].worse == "min" else max
+                pick = min if v.claim in REGISTRY and REGISTRY[v.claim].worse == "min" else max
                 t.worst = v.value if t.worst is None else pick(t.worst, v.value)
             if v.status == Status.VIOLATED:
                 t.violations.append({"case": case, "seed": seed, "init_seed": init_seed, "replay": replay, "reason": v.reason})
 
     def as_json(self) -> dict:
         claims, conjectures = [], []
-        for cid in [c for c in CLAIMS if c in self.tallies] + [c for c in self.tallies if c not in CLAIMS]:
+        for cid in [c for c in REGISTRY if c in self.tallies] + [c for c in self.tallies if c not in REGISTRY]:
             t = self.tallies[cid]
-            claim = CLAIMS.get(cid)
+            claim = REGISTRY.get(cid)
             entry = {
                 "id": cid,
                 "status": t.status,

@@ -15,25 +15,22 @@ from pathlib import Path
 import numpy as np
 
 from aligncheck.claims.assumptions import Setup, run_assumptions
-from aligncheck.claims.ji_telgarsky import CLAIMS, MM_VIOLATION_GROWTH, SUPPORT_PHASE_GROWTH, check_claims, support_phase_norm
-from aligncheck.harness.confirm import CONFIRM_DIGITS, confirm
-from aligncheck.dynamics.flow import Trajectory, extend_flow, gradient_descent, gradient_flow
-from aligncheck.errors import ProblemError
-from aligncheck.dynamics.late_phase import continue_in_mpmath, gradient_flow_mp
+from aligncheck.claims.check import check_claims
+from aligncheck.claims.ji_telgarsky.theorem2 import MM_VIOLATION_GROWTH, SUPPORT_PHASE_GROWTH, support_phase_norm
+from aligncheck.claims.registry import REGISTRY
+from aligncheck.claims.verdicts import Status, Verdict
+from aligncheck.data.problem import Problem
+from aligncheck.dynamics.integrate import extend_flow
+from aligncheck.dynamics.spec import RunSpec, run
+from aligncheck.dynamics.trajectory import Trajectory
+from aligncheck.harness.confirm import confirm
 from aligncheck.numerics.losses import get_loss
 from aligncheck.numerics.metrics import lemma2_D
-from aligncheck.numerics.network import init_layers
-from aligncheck.dynamics.paper_gd import paper_step_gd
-from aligncheck.data.problem import Problem
-from aligncheck.claims.verdicts import Status, Verdict
 
 # Late-phase target of a gradient-flow run: layers grow until ‖W_k‖_F² ≥ LATE_FACTOR²·max(1, D),
 # where Lemma 2 puts every rank gap below D/‖W_k‖_F² ≤ 1/LATE_FACTOR² = 1e-4, ten times below
 # the claims' GAP_THRESHOLD (or until the float64 floor stops the run first).
 LATE_FACTOR = 100.0
-# --late-phase: how much further (log-norm time s, so a factor e^5 ≈ 150 in ‖θ‖) the mpmath
-# continuation follows the flow past the float64 floor.
-LATE_PHASE_SPAN = 5.0
 # A float64 gradient-flow run that met its target with a limit claim still inconclusive (too short
 # a late window, a rate constant still settling, a flat stretch that may be a transient) is
 # followed further once, until ‖w_prod‖ ≈ F̄^L has grown RUN_LONGER-fold more (layer norms by
@@ -41,49 +38,6 @@ LATE_PHASE_SPAN = 5.0
 # aligncheck.claims.ji_telgarsky.MM_VIOLATION_GROWTH: the growth a late window needs before a flat max-margin gap
 # counts as a violation.
 RUN_LONGER = MM_VIOLATION_GROWTH
-# --precision: the mpmath run's budget in s (the float64 integrator's default s_max is 40; a
-# target is normally met far earlier).
-MP_S_MAX = 40.0
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """What to run: depth L, hidden widths (L−1 ints; default d each), loss, init, init seed and
-    scale (see aligncheck.numerics.network.init_layers), method and, for GD, the step and the number of steps."""
-
-    depth: int
-    loss: str = "exp"
-    init: str = "gaussian"
-    seed: int = 0
-    init_scale: float = 1.0
-    widths: tuple[int, ...] | None = None
-    method: str = "gf"
-    gd_step: float | None = None  # None: the paper's step rule (Assumption 3.5); else a constant step
-    gd_steps: int = 2000
-    precision: int | None = None  # digits: run gradient flow on the mpmath backend (None: float64)
-    late_phase: bool = False  # gradient flow: float64 to its floor, then continued in mpmath
-
-    def hidden_widths(self, d: int) -> tuple[int, ...]:
-        if self.depth < 1:
-            raise ProblemError(f"depth must be at least 1, got {self.depth}")
-        w = self.widths if self.widths is not None else (d,) * (self.depth - 1)
-        if len(w) != self.depth - 1:
-            raise ProblemError(f"depth {self.depth} needs {self.depth - 1} hidden width(s), got {len(w)}")
-        return tuple(int(x) for x in w)
-
-    def cli_args(self) -> list[str]:
-        args = ["--depth", str(self.depth), "--loss", self.loss, "--init", self.init, "--seed", str(self.seed), "--method", self.method]
-        if self.init_scale != 1.0:
-            args += ["--init-scale", repr(self.init_scale)]
-        if self.widths is not None and len(self.widths):
-            args += ["--widths", ",".join(map(str, self.widths))]
-        if self.precision is not None:
-            args += ["--precision", str(self.precision)]
-        if self.late_phase:
-            args += ["--late-phase"]
-        if self.method == "gd":
-            args += (["--step", repr(self.gd_step)] if self.gd_step is not None else []) + ["--steps", str(self.gd_steps)]
-        return args
 
 
 @dataclass
@@ -96,29 +50,14 @@ class RunOutcome:
 
 def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = None) -> RunOutcome:
     """Initialise, run the dynamics into the late phase and judge the claims ``ids`` (default:
-    every claim registered for the method)."""
-    if spec.method not in ("gf", "gd"):
-        raise ProblemError(f"unknown method {spec.method!r}: choose gf or gd")
-    loss = get_loss(spec.loss)
+    every claim registered for the method); a float64 violation gets its second look at high
+    precision (aligncheck.harness.confirm)."""
     Z = problem.Z
-    layers0 = init_layers(spec.init, problem.d, spec.hidden_widths(problem.d), spec.seed, scale=spec.init_scale, mean_z=Z.mean(axis=0))
-    if spec.method == "gd" and (spec.precision is not None or spec.late_phase):
-        raise ProblemError("--precision and --late-phase apply to gradient flow (--method gf); GD runs are replayed at high precision only to confirm a violation")
-    if spec.method == "gf":
-        target = max(LATE_FACTOR * math.sqrt(max(1.0, lemma2_D(layers0))), _support_dominance_norm(problem, spec.depth))
-        if spec.late_phase:  # float64 as far as it goes (its floor), then high precision
-            head = gradient_flow(Z, loss, layers0, target_layer_norm=math.inf)
-            traj = continue_in_mpmath(head, digits=spec.precision or CONFIRM_DIGITS, s_span=LATE_PHASE_SPAN)
-        elif spec.precision is not None:
-            traj = gradient_flow_mp(Z, loss, layers0, digits=spec.precision, s_span=MP_S_MAX, target_layer_norm=target)
-        else:
-            traj = gradient_flow(Z, loss, layers0, target_layer_norm=target)
-    elif spec.gd_step is None:
-        traj = paper_step_gd(Z, loss, layers0, steps=spec.gd_steps)
-    else:
-        traj = gradient_descent(Z, loss, layers0, step=spec.gd_step, steps=spec.gd_steps)
+    layers0 = spec.initial_layers(Z)
+    target = max(LATE_FACTOR * math.sqrt(max(1.0, lemma2_D(layers0))), _support_dominance_norm(problem, spec.depth))
+    traj = run(Z, spec, target_layer_norm=target)
     rule = "paper" if spec.method == "gd" and spec.gd_step is None else "constant"
-    setup = Setup(Z, problem.max_margin, loss, layers0, spec.method, step_rule=rule, seed=spec.seed)
+    setup = Setup(Z, problem.max_margin, get_loss(spec.loss), layers0, spec.method, step_rule=rule, seed=spec.seed)
     u_bar = problem.max_margin.u_bar if problem.max_margin is not None else None
     assumptions, _ = run_assumptions(setup, traj)
     verdicts = check_claims(traj, setup, u_bar, ids, assumptions=assumptions)
@@ -136,7 +75,7 @@ def _worth_running_longer(traj: Trajectory, spec: RunSpec, verdicts: list[Verdic
     still inconclusive: a longer run can decide it (see RUN_LONGER)."""
     if spec.method != "gf" or spec.precision is not None or spec.late_phase or traj.stop_reason != "target reached":
         return False
-    return any(v.status == Status.INCONCLUSIVE and CLAIMS[v.claim].kind in ("limit", "conjecture") for v in verdicts)
+    return any(v.status == Status.INCONCLUSIVE and REGISTRY[v.claim].kind in ("limit", "conjecture") for v in verdicts)
 
 
 def _support_dominance_norm(problem: Problem, depth: int) -> float:
@@ -156,6 +95,21 @@ def save_case(problem: Problem, directory: Path, name: str) -> Path:
     return path
 
 
+def spec_args(spec: RunSpec) -> list[str]:
+    """The ``aligncheck check`` options that ask for ``spec``."""
+    args = ["--depth", str(spec.depth), "--loss", spec.loss, "--init", spec.init, "--seed", str(spec.seed), "--method", spec.method]
+    if spec.init_scale != 1.0:
+        args += ["--init-scale", repr(spec.init_scale)]
+    if spec.widths is not None and len(spec.widths):
+        args += ["--widths", ",".join(map(str, spec.widths))]
+    if spec.precision is not None:
+        args += ["--precision", str(spec.precision)]
+    if spec.late_phase:
+        args += ["--late-phase"]
+    if spec.method == "gd":
+        args += (["--step", repr(spec.gd_step)] if spec.gd_step is not None else []) + ["--steps", str(spec.gd_steps)]
+    return args
+
 def replay_command(data_path: Path | str, spec: RunSpec) -> str:
     """The ``aligncheck check`` command line that reruns this exact run."""
-    return shlex.join(["aligncheck", "check", str(data_path), *spec.cli_args()])
+    return shlex.join(["aligncheck", "check", str(data_path), *spec_args(spec)])

@@ -27,6 +27,7 @@ class Backend(Protocol):
 
     name: str
     eps: float  # unit roundoff: the relative error of one rounded operation
+    digits: int  # the decimal digits every result keeps (what the backend promises, whatever its headroom)
 
     def asarray(self, a) -> np.ndarray: ...
     def exp(self, a): ...
@@ -43,6 +44,7 @@ class Float64:
 
     name = "float64"
     eps = float(np.finfo(np.float64).eps) / 2
+    digits = 15  # decimal digits every float64 carries: floor(53·log10 2)
 
     def asarray(self, a) -> np.ndarray:
         return np.asarray(a, dtype=np.float64)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aligncheck.numerics.backends import FLOAT64, Backend, Float64, backend_named
+from aligncheck.numerics.backends import FLOAT64, Backend, Float64
 from aligncheck.errors import ProblemError
 from aligncheck.numerics.losses import Loss
 from aligncheck.numerics.network import Layers
@@ -231,20 +231,20 @@ def restarted(tm: TrajectoryMetrics, trajectory, index: int, bk: Backend | None 
 
 
 def _trajectory_backend(trajectory, bk: Backend | None) -> Backend:
-    """The backend to measure ``trajectory`` in: the one it names, or ``bk`` if at least as precise."""
-    named = backend_named(trajectory.backend)
+    """The backend to measure ``trajectory`` in: its own, or ``bk`` if at least as precise."""
+    own = trajectory.backend
     if bk is None:
-        return named
-    if bk.eps > named.eps:
-        raise ProblemError(f"the run was computed with {trajectory.backend}: metrics with {bk.name} would round its layers")
+        return own
+    if bk.digits < own.digits:  # digits, not eps: a run's own context may have raised its bits for headroom
+        raise ProblemError(f"the run was computed with {own.name}: metrics with {bk.name} would round its layers")
     return bk
 
 
 def trajectory_metrics(trajectory, u_bar: np.ndarray | None = None, bk: Backend | None = None) -> TrajectoryMetrics:
     """Compute :class:`TrajectoryMetrics` for a :class:`aligncheck.dynamics.flow.Trajectory`, with ū (d,) if given.
 
-    ``bk``: the backend to measure in; by default the one the trajectory names (``trajectory.backend``,
-    e.g. "mpmath-50" for checkpoints whose layers are mpf object arrays). A coarser one is an error.
+    ``bk``: the backend to measure in; by default the trajectory's own (``trajectory.backend``, e.g.
+    an Mpmath(50) for checkpoints whose layers are mpf object arrays). A coarser one is an error.
     """
     bk = _trajectory_backend(trajectory, bk)
     cps = trajectory.checkpoints

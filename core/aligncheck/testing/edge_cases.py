@@ -33,7 +33,7 @@ from hypothesis.strategies import SearchStrategy
 
 from aligncheck.errors import ProblemError
 from aligncheck.data.problem import Problem
-from aligncheck.harness.runner import RunSpec
+from aligncheck.dynamics.spec import RunSpec
 from aligncheck.testing.strategies import init_seeds, inits, planted_problem, seeds
 
 __all__ = [

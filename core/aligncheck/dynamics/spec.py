@@ -1,0 +1,84 @@
+"""What to run, and running it: a run specification and the dynamics it asks for.
+
+:func:`run` initialises the network of a :class:`RunSpec` on data Z and follows gradient flow
+(float64, mpmath from the start, or float64 then mpmath past the floor) or gradient descent
+(the paper's step rule, or a constant step). Where a gradient-flow run stops (its target layer
+norm) is for the caller to say: it depends on the claims being judged (aligncheck.harness.runner).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from aligncheck.dynamics.gd import gradient_descent, paper_step_gd
+from aligncheck.dynamics.integrate import gradient_flow
+from aligncheck.dynamics.late_phase import continue_in_mpmath, gradient_flow_mp
+from aligncheck.dynamics.trajectory import Trajectory
+from aligncheck.errors import ProblemError
+from aligncheck.numerics.losses import get_loss
+from aligncheck.numerics.network import Layers, init_layers
+
+# --late-phase: how much further (log-norm time s, so a factor e^5 ≈ 150 in ‖θ‖) the mpmath
+# continuation follows the flow past the float64 floor.
+LATE_PHASE_SPAN = 5.0
+# --late-phase without --precision: the digits of the continuation.
+LATE_PHASE_DIGITS = 50
+# --precision: the mpmath run's budget in s (the float64 integrator's default s_max is 40; a
+# target is normally met far earlier).
+MP_S_MAX = 40.0
+METHODS = ("gf", "gd")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to run: depth L, hidden widths (L−1 ints; default d each), loss, init, init seed and
+    scale (see aligncheck.numerics.network.init_layers), method and, for GD, the step and the number of steps."""
+
+    depth: int
+    loss: str = "exp"
+    init: str = "gaussian"
+    seed: int = 0
+    init_scale: float = 1.0
+    widths: tuple[int, ...] | None = None
+    method: str = "gf"
+    gd_step: float | None = None  # None: the paper's step rule (Assumption 3.5); else a constant step
+    gd_steps: int = 2000
+    precision: int | None = None  # digits: run gradient flow on the mpmath backend (None: float64)
+    late_phase: bool = False  # gradient flow: float64 to its floor, then continued in mpmath
+
+    def hidden_widths(self, d: int) -> tuple[int, ...]:
+        if self.depth < 1:
+            raise ProblemError(f"depth must be at least 1, got {self.depth}")
+        w = self.widths if self.widths is not None else (d,) * (self.depth - 1)
+        if len(w) != self.depth - 1:
+            raise ProblemError(f"depth {self.depth} needs {self.depth - 1} hidden width(s), got {len(w)}")
+        return tuple(int(x) for x in w)
+
+    def initial_layers(self, Z: np.ndarray) -> Layers:
+        """W(0) for data Z (n, d): the seeded initialisation, its sign fixed by the mean of the z_i."""
+        return init_layers(self.init, Z.shape[1], self.hidden_widths(Z.shape[1]), self.seed, scale=self.init_scale, mean_z=Z.mean(axis=0))
+
+
+def run(Z: np.ndarray, spec: RunSpec, *, target_layer_norm: float | None = None) -> Trajectory:
+    """The trajectory ``spec`` asks for on data Z (n, d). Gradient flow stops at its target (the risk
+    below 1e-100·e⁻¹ and, where given, min_k ‖W_k‖_F ≥ ``target_layer_norm``), at the float64 floor
+    or at its budget; with ``spec.late_phase`` it runs to the float64 floor, then on in mpmath."""
+    if spec.method not in METHODS:
+        raise ProblemError(f"unknown method {spec.method!r}: choose gf or gd")
+    if spec.method == "gd" and (spec.precision is not None or spec.late_phase):
+        raise ProblemError("--precision and --late-phase apply to gradient flow (--method gf); GD runs are replayed at high precision only to confirm a violation")
+    loss = get_loss(spec.loss)
+    layers0 = spec.initial_layers(Z)
+    if spec.method == "gd":
+        if spec.gd_step is None:
+            return paper_step_gd(Z, loss, layers0, steps=spec.gd_steps)
+        return gradient_descent(Z, loss, layers0, step=spec.gd_step, steps=spec.gd_steps)
+    if spec.late_phase:  # float64 as far as it goes (its floor), then high precision
+        head = gradient_flow(Z, loss, layers0, target_layer_norm=math.inf)
+        return continue_in_mpmath(head, digits=spec.precision or LATE_PHASE_DIGITS, s_span=LATE_PHASE_SPAN)
+    if spec.precision is not None:
+        return gradient_flow_mp(Z, loss, layers0, digits=spec.precision, s_span=MP_S_MAX, target_layer_norm=target_layer_norm)
+    return gradient_flow(Z, loss, layers0, target_layer_norm=target_layer_norm)
