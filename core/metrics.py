@@ -26,7 +26,7 @@ from .backends import FLOAT64, Backend, Float64, backend_named
 from .errors import ProblemError
 from .losses import Loss
 from .network import Layers
-from .risk import evaluate
+from .risk import log_risk_and_margins
 
 
 def _to_float(bk: Backend, x) -> float:
@@ -137,7 +137,7 @@ def snapshot(Z: np.ndarray, loss: Loss, layers: Layers, u_bar: np.ndarray | None
     (1e-40 at 50 digits). ``u``/``v`` are the singular vectors rounded to float64.
     """
     layers = _in_backend(bk, layers)
-    ev = evaluate(Z, loss, layers, bk)
+    log_risk, w, m = log_risk_and_margins(Z, loss, layers, bk)
     L = len(layers)
     frob, sigma, off, gap = [], [], [], []  # backend scalars, layer by layer
     us, vs = [], []  # top singular vectors in bk, None for a zero layer
@@ -151,7 +151,6 @@ def snapshot(Z: np.ndarray, loss: Loss, layers: Layers, u_bar: np.ndarray | None
         us.append(U[:, 0] if s[0] > 0 else None)
         vs.append(Vt[0] if s[0] > 0 else None)
     adj = [_gap(vs[k + 1], us[k]) if us[k] is not None and vs[k + 1] is not None else np.nan for k in range(L - 1)]
-    w, m = ev.w_prod, ev.margins
     rho = np.prod(np.array(frob))
     w_norm = bk.norm(w)
     if rho > 0 and w_norm > 0 and vs[0] is not None:
@@ -167,7 +166,7 @@ def snapshot(Z: np.ndarray, loss: Loss, layers: Layers, u_bar: np.ndarray | None
         return bk.to_float(np.array(xs, dtype=object)).astype(float)
 
     return Snapshot(
-        log_risk=_to_float(bk, ev.log_risk),
+        log_risk=_to_float(bk, log_risk),
         frob=floats(frob),
         sigma=floats(sigma),
         off_rank=floats(off),
