@@ -41,14 +41,11 @@ def evaluate(Z: np.ndarray, loss: Loss, layers: Layers, bk: Backend = FLOAT64) -
     return RiskEval(lse - bk.log(len(m)), g, layer_gradients(layers, g), w, m, lse)
 
 
-def log_risk_and_margins(Z: np.ndarray, loss: Loss, layers: Layers, bk: Backend = FLOAT64) -> tuple[object, np.ndarray, np.ndarray]:
-    """(log R, w_prod, margins): the part of :func:`evaluate` that needs no weights or gradients,
-    the same bits as evaluate's (it skips an exp over the n points and the n·d product q·Z, half
-    the cost of a high-precision evaluation, which the second look makes at every checkpoint)."""
-    w = product(layers)
-    m = Z @ w
-    lse = logsumexp(bk, loss.log_ell(m, bk))
-    return lse - bk.log(len(m)), w, m
+def log_risk_of_margins(loss: Loss, m: np.ndarray, bk: Backend = FLOAT64) -> object:
+    """log R from the margins m (n,): the part of :func:`evaluate` that needs no weights or
+    gradients, the same bits as evaluate's log_risk (it skips an exp over the n points and the
+    n·d product q·Z, half the cost of a high-precision evaluation)."""
+    return logsumexp(bk, loss.log_ell(m, bk)) - bk.log(len(m))
 
 
 def risk_gradients(Z: np.ndarray, loss: Loss, layers: Layers, bk: Backend = FLOAT64) -> list[np.ndarray]:

@@ -240,3 +240,36 @@ def test_cli_prints_the_note_on_stderr_before_the_run(capsys, tmp_path, monkeypa
     with pytest.raises(SystemExit):
         main(["check", str(path), "--depth", "2", "--loss", "exp"])
     assert seen["err"] == "aligncheck: note: 12 points take long\n"
+
+
+# ---------------------------------------------------------------- the second look's metrics
+
+
+def test_mpmath_snapshot_computes_the_data_part_only_when_asked(monkeypatch):
+    """In mpmath, log R and the margins (the part that costs ~50 µs per point) are computed on
+    first use, at the precision the backend had when the snapshot was taken."""
+    import core.metrics as metrics
+    from core.backends import Mpmath
+
+    pp = planted_problem(2, n=40, d=3, gamma=0.3, n_sv=3, sv_rank=3)
+    Z = np.array(pp.Z)
+    layers = tuple(W * 40.0 for W in init_layers("gaussian", 3, (3,), 1, mean_z=Z.mean(axis=0)))
+    eager = metrics.snapshot(Z, LOGISTIC, layers, np.array(pp.u_bar), Mpmath(30))
+    expect = (eager.log_risk, eager.min_margin, eager.max_abs_margin)
+    calls = {"n": 0}
+    real = metrics.log_risk_of_margins
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(metrics, "log_risk_of_margins", counting)
+    bk = Mpmath(30)
+    lazy = metrics.snapshot(Z, LOGISTIC, layers, np.array(pp.u_bar), bk)
+    assert calls["n"] == 0 and lazy.rank_gap.tolist() == eager.rank_gap.tolist()
+    bk.ensure_headroom(1e40)  # a later precision change must not change what the snapshot says
+    assert (lazy.log_risk, lazy.min_margin, lazy.max_abs_margin) == expect and calls["n"] == 1
+    assert lazy.log_risk == lazy.log_risk and calls["n"] == 1  # computed once
+    f64 = metrics.snapshot(Z, LOGISTIC, layers, np.array(pp.u_bar))
+    assert calls["n"] == 2  # float64: computed with the snapshot, as before
+    assert f64.log_risk == pytest.approx(expect[0], rel=1e-14)
