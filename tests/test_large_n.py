@@ -273,3 +273,51 @@ def test_mpmath_snapshot_computes_the_data_part_only_when_asked(monkeypatch):
     f64 = metrics.snapshot(Z, LOGISTIC, layers, np.array(pp.u_bar))
     assert calls["n"] == 2  # float64: computed with the snapshot, as before
     assert f64.log_risk == pytest.approx(expect[0], rel=1e-14)
+
+
+@pytest.mark.parametrize("loss", [EXP, LOGISTIC], ids=lambda l: l.name)
+def test_mpmath_flow_on_the_points_that_carry_it(monkeypatch, loss):
+    """The high-precision continuation past the float64 floor evaluated on the points within
+    prec·ln 2 + ln n + 20 of the smallest margin (core.late_phase._Flow._rows) follows the same
+    path as on every point, to far below the working precision (measured: the same digits)."""
+    import math
+
+    import core.late_phase as late_phase
+
+    pp = planted_problem(3, n=80, d=3, gamma=0.3, n_sv=3, sv_rank=3)
+    P = Problem.from_arrays(pp.X, pp.y)
+    layers0 = init_layers("gaussian", 3, (3,), 0, mean_z=P.Z.mean(axis=0))
+    head = gradient_flow(P.Z, loss, layers0, target_layer_norm=math.inf)
+    full = late_phase.continue_in_mpmath(head, digits=30, s_span=0.15)
+    monkeypatch.setattr(late_phase, "SUBSET_MIN_POINTS", 0)
+    rows = {"dropped": 0}
+    real = late_phase._Flow._rows
+
+    def counting(self, layers):
+        keep, B = real(self, layers)
+        rows["dropped"] = max(rows["dropped"], 0 if keep is None else len(self.Z) - len(keep))
+        return keep, B
+
+    monkeypatch.setattr(late_phase._Flow, "_rows", counting)
+    sub = late_phase.continue_in_mpmath(head, digits=30, s_span=0.15)
+    assert rows["dropped"] > 0  # the path was taken
+    assert [c.time for c in sub.checkpoints] == [c.time for c in full.checkpoints]
+    assert sub.settings["late_phase"]["steps_accepted"] == full.settings["late_phase"]["steps_accepted"]
+    for a, b in zip(full.checkpoints, sub.checkpoints):
+        for Wa, Wb in zip(a.layers, b.layers):
+            Wa, Wb = np.asarray(Wa, dtype=object).ravel(), np.asarray(Wb, dtype=object).ravel()
+            assert max(abs(x - y) for x, y in zip(Wa, Wb)) <= 1e-28 * max(abs(x) for x in Wa)
+
+
+def test_mpmath_max_abs_margin_is_over_every_point():
+    import core.late_phase as late_phase
+    from core.backends import Mpmath
+    from core.network import flatten
+
+    P = planted_large(3)
+    bk = Mpmath(30)
+    layers = tuple(W * 1e4 for W in init_layers("gaussian", 3, (3,), 0, mean_z=P.Z.mean(axis=0)))
+    flow = late_phase._Flow(P.Z[:3000], EXP, [W.shape for W in layers], bk)
+    theta = bk.asarray(flatten(layers))
+    margins = evaluate(flow.Z, EXP, tuple(bk.asarray(W) for W in layers), bk).margins
+    assert flow.max_abs_margin(theta) == float(max(abs(m) for m in margins))  # the same value, bit for bit
