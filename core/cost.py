@@ -41,8 +41,10 @@ MP_REINTEGRATE_PER_POINT_SMALL = 3e-3
 MP_REINTEGRATE_PER_POINT = 2e-4
 # mpmath: a whole high-precision run (d = 3, L = 2, exp loss). --late-phase (5 units of s past
 # the float64 floor, 50 digits): 16 s and 36 s at n = 100 and 300 (0.1 s per extra point), and,
-# on the points that carry the flow, 49 s at n = 3000 (loaded machine) and LATE_PHASE_1E5 at
-# n = 1e5: a fixed part, the float64 run, and R and the margins of its ~12 mpmath checkpoints.
+# on the points that carry the flow, 49 s at n = 3000 (loaded machine). Its claims are then
+# judged in mpmath at every checkpoint, the float64 ones included (~240 + ~12), R and the
+# margins over all n points each time: at n = 1e5 that is the cost (a run was stopped after
+# 4 min of CPU still measuring).
 # --precision 30 (the whole flow, from margins where every point counts): 35 s and 151 s at
 # n = 100 and 300, 0.58 s per extra point. Costs grow at least linearly with the digits
 # (mpmath's products), so they are scaled by digits/reference.
@@ -80,7 +82,7 @@ def late_phase_seconds(n: int, d: int, digits: int) -> float:
     scale = max(1.0, digits / MP_LATE_PHASE_DIGITS)
     if n < SUBSET_MIN_POINTS:
         return _dscale(d) * n * MP_LATE_PHASE_PER_POINT_SMALL * scale
-    per = MP_REINTEGRATE_PER_POINT + MP_LATE_PHASE_CHECKPOINTS * MP_SNAPSHOT_PER_POINT
+    per = MP_REINTEGRATE_PER_POINT + (MAX_CHECKPOINTS // 2 + MP_LATE_PHASE_CHECKPOINTS) * MP_SNAPSHOT_PER_POINT
     return float64_seconds(n, d) + MP_LATE_PHASE_FIXED * scale + _dscale(d) * n * per * scale
 
 
@@ -109,7 +111,7 @@ def up_front_note(n: int, d: int, *, method: str = "gf", gd_steps: int = 0, prec
     if late_phase:
         seconds = late_phase_seconds(n, d, precision or MP_LATE_PHASE_DIGITS)
         if seconds > NOTE_ABOVE_SECONDS:
-            parts.append(f"--late-phase continues the run in mpmath over n = {n} points: expect about {_duration(seconds)}")
+            parts.append(f"--late-phase continues the run in mpmath and judges every checkpoint at high precision over n = {n} points: expect about {_duration(seconds)}")
     elif precision is not None:
         per = MP_PRECISION_PER_POINT * max(1.0, precision / MP_PRECISION_DIGITS)
         seconds = _dscale(d) * n * per
