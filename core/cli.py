@@ -31,6 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from core.backends import MIN_DIGITS
+from core.cost import up_front_note
 from core.errors import ProblemError
 from core.losses import LOSSES
 from core.maxmargin import MaxMargin
@@ -374,6 +375,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     spec = _spec(args)
     problem = load_problem(args.data)
     widths = spec.hidden_widths(problem.d)  # ProblemError on a depth/widths mismatch, before running
+    note = up_front_note(problem.n, problem.d, method=spec.method, gd_steps=spec.gd_steps, precision=spec.precision, late_phase=spec.late_phase)
+    if note is not None:  # what will take long, before it does (one line; the cost model is core.cost)
+        print(f"{PROG}: {_one_line(note)}", file=sys.stderr, flush=True)
     outcome = run_checked(problem, spec)
     if args.json:
         _print_json(check_dict(problem, outcome, widths))

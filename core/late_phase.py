@@ -40,8 +40,10 @@ from .backends import Mpmath
 from .dynamics import Checkpoint, Trajectory, _check_layers
 from .errors import ProblemError
 from .losses import Loss
-from .network import Layers, flatten, unflatten
+from .network import Layers, flatten, product, unflatten
 from .risk import evaluate, hessian
+
+_EPS64 = float(np.finfo(np.float64).eps)
 
 # Newton iterations allowed per implicit step before the step is rejected and halved.
 MAX_NEWTON = 12
@@ -60,35 +62,93 @@ DAMP_MAX_STEP = 1e-13
 DAMP_FROM = 1e12
 
 
+# From this many points on, the flow is evaluated on the points that carry it only (see
+# _Flow._rows): below it the whole data cost less than a second per re-integration (measured:
+# 2-3 ms per point for the span a second look re-integrates) and the results stay as they were.
+SUBSET_MIN_POINTS = 1000
+# The cutoff of _Flow._rows is prec·ln 2 + ln n + SUBSET_SLACK: the dropped points' loss, weight
+# and Hessian weight add up to at most B = e^-SUBSET_SLACK·2^-prec/ln 2 ≈ 3e-9·2^-prec of the
+# total, so the vector field moves by B·(1 + max‖z‖/‖∇log R‖) relative, accepted while that is
+# below 2^-prec, i.e. while max‖z‖/‖∇log R‖ ≤ 3e8 (‖∇log R‖ ≥ γ in the late phase); else all points.
+SUBSET_SLACK = 20.0
+
+
 class _Flow:
     """The reparametrised vector field and its Jacobian at the backend's precision."""
 
     def __init__(self, Z: np.ndarray, loss: Loss, shapes, bk: Mpmath) -> None:
         self.Z, self.loss, self.shapes, self.bk = bk.asarray(Z), loss, shapes, bk
+        self.Z64 = np.asarray(Z, dtype=float)
+        self.absZ64 = np.abs(self.Z64)
+        self.zmax = float(np.max(np.linalg.norm(self.Z64, axis=1)))
+        # exp and logistic only: the bounds below need weights that fall like e^{−m}
+        self.subset = len(self.Z64) >= SUBSET_MIN_POINTS and loss.name in ("exp", "logistic")
         self.evals = 0
+
+    def _margins64(self, layers) -> tuple[np.ndarray, float]:
+        """float64 margins of the current w_prod and a bound on their error |m64_i − m_i|: rounding
+        w to float64 (eps/2 relative) and the float dot products (γ_d, Higham Thm 3.1), each
+        ≤ (d+2)·eps·|z_i|ᵀ|w|; the factor 2 covers the rounding of the bound itself."""
+        w = np.asarray(self.bk.to_float(product(layers)), dtype=float)
+        d = len(w)
+        return self.Z64 @ w, 2.0 * (d + 2) * _EPS64 * float(np.max(self.absZ64 @ np.abs(w)))
+
+    def _rows(self, layers) -> tuple[np.ndarray | None, float]:
+        """(indices of the points that carry the flow at these layers, B) or (None, 0) for all.
+
+        Dropped: points with m_i − max(m_min, 0) > C = prec·ln 2 + ln n + SUBSET_SLACK (shown by
+        the float64 margins less their error bound). For both losses ℓ(m_i)/ℓ(m_min) ≤
+        e^{−(m_i − max(m_min, 0))}/ln 2 (exp: equality without the ln 2; logistic: ℓ(m) ≤ e^{−m},
+        and ℓ(m_min) ≥ ln 2·e^{−m_min} for m_min ≥ 0, ≥ ln 2 below), and −ℓ' ≤ ℓ, ℓ'' ≤ −ℓ'; so
+        the dropped points' share of Σ ℓ, of the weights q and of the Hessian weights r is at
+        most B = n_dropped·e^{−C}/ln 2 (SUBSET_SLACK has the consequence).
+        """
+        if not self.subset:
+            return None, 0.0
+        m, err = self._margins64(layers)
+        gap = m - err - max(float(m.min()) + err, 0.0)  # ≤ m_i − max(m_min, 0) for every i
+        n = len(m)
+        C = self.bk.prec * math.log(2.0) + math.log(n) + SUBSET_SLACK
+        keep = np.flatnonzero(~(gap > C))  # ~(>) keeps NaN rows (none: θ is checked finite)
+        if keep.size == n:
+            return None, 0.0
+        return keep, (n - keep.size) * math.exp(-C) / math.log(2.0)
 
     def _parts(self, theta):
         self.evals += 1
-        ev = evaluate(self.Z, self.loss, unflatten(theta, self.shapes), self.bk)
+        layers = unflatten(theta, self.shapes)
+        keep, B = self._rows(layers)
+        Z = self.Z if keep is None else self.Z[keep]
+        ev = evaluate(Z, self.loss, layers, self.bk)
         g = flatten(ev.grads)
         gn = self.bk.norm(g)
+        if keep is not None and not (gn > 0 and B * (1 + self.zmax / gn) <= self.bk.eps):
+            Z = self.Z  # the dropped points might move the direction by more than the precision
+            ev = evaluate(Z, self.loss, layers, self.bk)
+            g = flatten(ev.grads)
+            gn = self.bk.norm(g)
         c = self.bk.sqrt(1 + np.dot(theta, theta))
-        return ev, g, gn, c
+        return ev, g, gn, c, Z
 
     def f(self, theta) -> np.ndarray:
-        _, g, gn, c = self._parts(theta)
+        _, g, gn, c, _ = self._parts(theta)
         return -(c / gn) * g
 
     def jac(self, theta) -> np.ndarray:
         # F = −c ĝ: ∂F/∂θ = −ĝ (θ/c)^T − (c/‖G‖)(I − ĝĝ^T) H (as in core.dynamics.gradient_flow).
-        _, g, gn, c = self._parts(theta)
+        ev, g, gn, c, Z = self._parts(theta)
         gh = g / gn
-        H = hessian(self.Z, self.loss, unflatten(theta, self.shapes), self.bk)
+        H = hessian(Z, self.loss, unflatten(theta, self.shapes), self.bk, ev=ev)
         return -np.outer(gh, theta) / c - (c / gn) * (H - np.outer(gh, gh @ H))
 
     def max_abs_margin(self, theta) -> float:
-        ev = evaluate(self.Z, self.loss, unflatten(theta, self.shapes), self.bk)
-        return float(max(abs(m) for m in ev.margins))
+        """max_i |m_i| in mpmath, over the points whose float64 margin can be the largest (the
+        same value as over all points)."""
+        layers = unflatten(theta, self.shapes)
+        m, err = self._margins64(layers)
+        top = np.abs(m)
+        cand = np.flatnonzero(~(top < float(top.max()) - 2 * err))
+        return float(max(abs(x) for x in self.Z[cand] @ product(layers)))
 
 
 def _solve(bk: Mpmath, A: np.ndarray, b: np.ndarray) -> np.ndarray:
