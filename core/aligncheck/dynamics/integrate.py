@@ -34,6 +34,9 @@ from aligncheck.numerics.network import Layers, flatten, unflatten
 # separable planted runs, depths 1-6, every init, stay above 0.19).
 CRITICAL_GRADIENT = 1e-8
 
+# gradient_flow's default evaluation budget (a cost bound: see max_evals, and aligncheck.harness.cost).
+MAX_FLOW_EVALS = 20_000
+
 # The exact Jacobian is dense, N×N for N parameters: 4000² float64 = 128 MB, and one LU per
 # Jacobian update; larger networks would exhaust memory rather than fail cleanly.
 MAX_FLOW_PARAMETERS = 4000
@@ -53,7 +56,7 @@ def gradient_flow(
     rtol: float = 1e-9,
     atol: float = 1e-12,
     margin_floor: float = 1e-6,
-    max_evals: int = 20_000,
+    max_evals: int = MAX_FLOW_EVALS,
 ) -> Trajectory:
     """Follow gradient flow from ``layers0`` in log-norm time until a stop condition.
 

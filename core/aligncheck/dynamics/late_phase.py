@@ -159,7 +159,7 @@ def gradient_flow_mp(
     newton_tol = ctx.mpf(10) ** (1 - digits)
     s, h = ctx.mpf(s0), ctx.mpf(h0)
     s_end = ctx.mpf(s0) + s_span
-    bits = [(float(s), bk.ensure_headroom(_max_abs_margin(flow, theta)))]
+    bits = [(float(s), bk.ensure_headroom(flow.max_abs_margin(theta)))]
     checkpoints = [Checkpoint(float(s), unflatten(theta.copy(), shapes))]
     next_cp = float(s) + checkpoint_every
     accepted = rejected = 0
@@ -179,7 +179,7 @@ def gradient_flow_mp(
             rejected += 1
             h = h / 2
             if h < H_MIN:
-                reason = f"stalled: Newton's iteration does not converge even for steps below {H_MIN:g} (max |margin| {_max_abs_margin(flow, theta):.3g})"
+                reason = f"stalled: Newton's iteration does not converge even for steps below {H_MIN:g} (max |margin| {flow.max_abs_margin(theta):.3g})"
                 break
             continue
         diff = small - big
@@ -197,7 +197,7 @@ def gradient_flow_mp(
         if damp:
             theta, h_damp = _damping_step(flow, theta, newton_tol)
             s = s + h_damp
-        p = bk.ensure_headroom(_max_abs_margin(flow, theta))
+        p = bk.ensure_headroom(flow.max_abs_margin(theta))
         if p != bits[-1][1]:
             bits.append((float(s), p))
         layers = unflatten(theta.copy(), shapes)
@@ -243,8 +243,3 @@ def continue_in_mpmath(
         traj.wall_time + mp.wall_time, mp.backend, integrator=traj.integrator, late_phase=switch,
     )
 
-
-def _max_abs_margin(flow: FlowField, theta: np.ndarray) -> float:
-    """max_i |⟨w_prod, z_i⟩| at θ (for the precision needed by the margins)."""
-    ev = evaluate(flow.Z, flow.loss, unflatten(theta, flow.shapes), flow.bk)
-    return float(max(abs(m) for m in ev.margins))

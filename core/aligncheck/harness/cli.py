@@ -30,15 +30,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from aligncheck.numerics.backends import MIN_DIGITS
-from aligncheck.errors import ProblemError
-from aligncheck.numerics.losses import LOSSES
+from aligncheck.claims.verdicts import Status
 from aligncheck.data.maxmargin import MaxMargin
-from aligncheck.numerics.network import INITS
 from aligncheck.data.problem import Problem, load_problem
 from aligncheck.dynamics.spec import RunSpec
+from aligncheck.errors import ProblemError
+from aligncheck.harness.cost import up_front_note
 from aligncheck.harness.runner import RunOutcome, replay_command, run_checked
-from aligncheck.claims.verdicts import Status
+from aligncheck.numerics.backends import MIN_DIGITS
+from aligncheck.numerics.losses import LOSSES
+from aligncheck.numerics.network import INITS
 
 __all__ = ["build_parser", "main"]
 
@@ -384,6 +385,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     spec = _spec(args)
     problem = load_problem(args.data)
     widths = spec.hidden_widths(problem.d)  # ProblemError on a depth/widths mismatch, before running
+    note = up_front_note(problem.n, problem.d, method=spec.method, gd_steps=spec.gd_steps, precision=spec.precision, late_phase=spec.late_phase)
+    if note is not None:  # what will take long, before it does (one line; the cost model is core.cost)
+        print(f"{PROG}: {_one_line(note)}", file=sys.stderr, flush=True)
     outcome = run_checked(problem, spec)
     if args.json:
         _print_json(check_dict(problem, outcome, widths))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from typing import Protocol
 
 import mpmath
@@ -39,6 +40,21 @@ class Backend(Protocol):
     def to_float(self, a) -> np.ndarray: ...
 
 
+# np.exp(x) == 0.0 exactly for every float64 x < EXP_ZERO_BELOW. Proof: e^x < e^-745.14 <
+# 2^-1075 (= half the smallest subnormal, 2^-1074 ≈ 4.9e-324) for x < -1075·ln 2 = -745.1332, so
+# the correctly rounded result is +0.0; at -750 the exact value e^-750 ≈ 5.1e-326 is 1/48 of
+# that half-way point, so even an exp whose error were 47x the exact value would round to 0.
+# numpy's own cutoff is -745.1332195 (measured: np.exp(-745.1332195) = 0, np.exp(-745.133219) =
+# 4.9e-324); tests/test_large_n.py pins the fact and that np.exp of a subset of an array gives the
+# same bits as the subset of np.exp of the array (it is elementwise, lane by lane).
+# Why it matters: lanes that underflow take numpy's slow path (measured on this machine, 1e5
+# entries: 1.1 ms when they underflow, 0.065 ms when none does), and in the late phase almost
+# every point's softmax weight underflows.
+EXP_ZERO_BELOW = -750.0
+# Below this size the selection costs more than it saves (a few µs); the bits are the same either way.
+EXP_SELECT_MIN_SIZE = 1024
+
+
 class Float64:
     """IEEE double precision through numpy (unit roundoff 2**-53 ≈ 1.1e-16)."""
 
@@ -50,7 +66,17 @@ class Float64:
         return np.asarray(a, dtype=np.float64)
 
     def exp(self, a):
-        return np.exp(a)
+        """Elementwise exp, bit for bit ``np.exp(a)``; on large arrays only the entries that do not
+        underflow to 0 are computed (see EXP_ZERO_BELOW: the others are exactly 0.0 anyway)."""
+        if not isinstance(a, np.ndarray) or a.dtype != np.float64 or a.size < EXP_SELECT_MIN_SIZE:
+            return np.exp(a)
+        live = np.flatnonzero(~(a < EXP_ZERO_BELOW))  # ~(<) keeps NaN live: exp(NaN) is NaN
+        if live.size == a.size:
+            return np.exp(a)
+        out = np.zeros(a.shape)
+        flat = a.reshape(-1)
+        out.reshape(-1)[live] = np.exp(flat[live])
+        return out
 
     def log(self, a):
         """Elementwise log; of a Python number (a constant such as log n) through math.log, the
@@ -207,10 +233,39 @@ def logsumexp(bk: Backend, a: np.ndarray) -> object:
 
 
 def softplus(bk: Backend, a: np.ndarray) -> np.ndarray:
-    """log(1 + exp(a)) elementwise, exact to rounding for every a: max(a,0) + log1p(exp(-|a|))."""
+    """log(1 + exp(a)) elementwise, exact to rounding for every a: max(a,0) + log1p(exp(-|a|)).
+
+    Each entry is a + log1p(exp(-a)) where a > 0 and log1p(exp(a)) elsewhere (-|a| is a, or -a,
+    exactly), selected with np.where rather than boolean indexing (5x cheaper at n = 1e5, the
+    same operations on every entry, so the same bits). In float64, where |a| > −EXP_ZERO_BELOW
+    the exp is exactly 0 and the entry exactly a + log1p(0) = a or log1p(0) = +0.0: those
+    entries are set so, and the formula runs on the others only."""
     a = bk.asarray(a)
+    return float64_where_exp_vanishes(bk, a, lambda x: _softplus(bk, x), lambda x: np.where(x > 0, x, 0.0), lambda x: np.abs(x))
+
+
+def _softplus(bk: Backend, a: np.ndarray) -> np.ndarray:
     pos = (a > 0).astype(bool)
-    out = a * 0
-    out[pos] = a[pos] + bk.log1p(bk.exp(-a[pos]))
-    out[~pos] = bk.log1p(bk.exp(a[~pos]))
+    tail = bk.log1p(bk.exp(-np.abs(a)))
+    return np.where(pos, a + tail, tail)
+
+
+def float64_where_exp_vanishes(
+    bk: Backend,
+    a: np.ndarray,
+    formula: Callable[[np.ndarray], np.ndarray],
+    value: Callable[[np.ndarray], np.ndarray],
+    size: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """``formula(a)`` elementwise, where ``value(a)`` is what the formula gives, bit for bit, on the
+    entries with size(a) > −EXP_ZERO_BELOW (there the exp inside it is exactly 0). In float64 on
+    large arrays those entries are set to ``value`` and the formula runs on the rest only;
+    otherwise (mpmath's exp never underflows) it is ``formula(a)``."""
+    if not isinstance(bk, Float64) or a.size < EXP_SELECT_MIN_SIZE:
+        return formula(a)
+    rest = np.flatnonzero(~(size(a) > -EXP_ZERO_BELOW))  # ~(>) keeps NaN with the formula
+    if rest.size == a.size:
+        return formula(a)
+    out = np.array(value(a), dtype=np.float64)
+    out.reshape(-1)[rest] = formula(a.reshape(-1)[rest])
     return out

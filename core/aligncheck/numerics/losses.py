@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aligncheck.numerics.backends import FLOAT64, Backend, logsumexp, softplus
+from aligncheck.numerics.backends import FLOAT64, Backend, float64_where_exp_vanishes, logsumexp, softplus
 
 
 @dataclass(frozen=True)
@@ -67,18 +67,26 @@ class Logistic(Loss):
         # m > 0: ℓ = log1p(t), t = e^{−m} ≤ 1, and log ℓ = −m + log(log1p(t)/t); the
         #   ratio is in (ln 2, 1] and tends to 1 as t → 0 (t == 0 only after float64 underflow).
         # m ≤ 0: ℓ = −m + log1p(e^{m}) has no overflow however negative m is.
+        # Both branches need t = e^{−|m|} (−|m| is −m, or m, exactly). The log is taken only
+        # where its argument is not 1: log(1) = 0 exactly, and where m > 0 and t underflowed
+        # (every point in the late phase) the ratio is 1 and the entry is −m + 0 = −m. np.where
+        # and one index set instead of boolean indexing: the same operations on every entry (the
+        # same bits), 2x cheaper at n = 1e5. In float64, where m > −EXP_ZERO_BELOW, t is exactly 0
+        # and the entry exactly −m: those are set so and the formula runs on the rest only.
         m = bk.asarray(m)
+        return float64_where_exp_vanishes(bk, m, lambda x: self._log_ell(x, bk), np.negative, lambda x: x)
+
+    def _log_ell(self, m, bk):
         pos = (m > 0).astype(bool)
-        out = m * 0
-        mp = m[pos]
-        t = bk.exp(-mp)
-        ratio = np.ones_like(t)
+        t = bk.exp(-np.abs(m))
+        l1 = bk.log1p(t)
         nz = (t != 0).astype(bool)
-        ratio[nz] = bk.log1p(t[nz]) / t[nz]
-        out[pos] = -mp + bk.log(ratio)
-        mn = m[~pos]
-        out[~pos] = bk.log(-mn + bk.log1p(bk.exp(mn)))
-        return out
+        ratio = np.where(nz, l1 / np.where(nz, t, 1), 1)  # the ratio where m > 0 (1 where t = 0)
+        arg = np.where(pos, ratio, -m + l1)
+        todo = np.flatnonzero((arg != 1).astype(bool))
+        lg = np.zeros_like(m)
+        lg[todo] = bk.log(arg[todo])
+        return np.where(pos, -m + lg, lg)
 
     def log_neg_dell(self, m, bk=FLOAT64):
         return -softplus(bk, m)
@@ -148,7 +156,11 @@ def risk_and_weights(loss: Loss, margins: np.ndarray, bk: Backend = FLOAT64) -> 
     softmax(−m); every q_i is formed as exp(log(−ℓ'_i) − logsumexp(log ℓ)), never as a ratio
     of underflowed numbers.
     """
-    log_ell = loss.log_ell(margins, bk)
-    lse = logsumexp(bk, log_ell)
-    q = bk.exp(loss.log_neg_dell(margins, bk) - lse)
+    lse, q = log_sum_and_weights(loss, margins, bk)
     return lse - bk.log(len(margins)), q
+
+
+def log_sum_and_weights(loss: Loss, margins: np.ndarray, bk: Backend = FLOAT64) -> tuple[object, np.ndarray]:
+    """(log Σ_j ℓ(m_j), q) with q as in :func:`risk_and_weights` (which is this, minus log n)."""
+    lse = logsumexp(bk, loss.log_ell(margins, bk))
+    return lse, bk.exp(loss.log_neg_dell(margins, bk) - lse)

@@ -18,15 +18,17 @@ silent conversion to float64.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
-from aligncheck.numerics.backends import FLOAT64, Backend, Float64
 from aligncheck.errors import ProblemError
+from aligncheck.numerics.backends import FLOAT64, Backend, Float64, Mpmath
 from aligncheck.numerics.losses import Loss
-from aligncheck.numerics.network import Layers
-from aligncheck.numerics.risk import evaluate
+from aligncheck.numerics.network import Layers, product
+from aligncheck.numerics.risk import log_risk_of_margins
 
 
 def _to_float(bk: Backend, x) -> float:
@@ -100,14 +102,15 @@ def lemma2_D(layers0: Layers, bk: Backend = FLOAT64) -> float:
 class Snapshot:
     """Metrics of one iterate. Arrays are indexed by layer k = 1..L at position k−1.
 
-    log_risk: log R (R a mean over points); frob F_k; sigma σ_k; off_rank Σ_{j>1} σ_j²(W_k)
-    (= F_k² − σ_k², the quantity Lemma 2 bounds by D); rank_gap 1 − σ_k/F_k; adj_gap[k−1]
-    1 − |⟨v_{k+1}, u_k⟩| (nan where a layer is 0); prod_gap 1 − |⟨w_prod, v_1⟩|/ρ; w_norm ‖w_prod‖;
-    min_margin min_i ⟨w_prod, z_i⟩/ρ; angle_ubar the angle between w_prod and +ū, v1_gap_ubar
-    1 − |⟨v_1, ū⟩| (both nan without ū).
+    frob F_k; sigma σ_k; off_rank Σ_{j>1} σ_j²(W_k) (= F_k² − σ_k², the quantity Lemma 2 bounds
+    by D); rank_gap 1 − σ_k/F_k; adj_gap[k−1] 1 − |⟨v_{k+1}, u_k⟩| (nan where a layer is 0);
+    prod_gap 1 − |⟨w_prod, v_1⟩|/ρ; w_norm ‖w_prod‖; angle_ubar the angle between w_prod and +ū,
+    v1_gap_ubar 1 − |⟨v_1, ū⟩| (both nan without ū). From the data (properties): log_risk log R
+    (R a mean over points), min_margin min_i ⟨w_prod, z_i⟩/ρ, max_abs_margin max_i |⟨w_prod, z_i⟩|;
+    ``data`` returns those three: already computed in float64, computed on first use in mpmath,
+    where they are the costly part at large n (~50 µs per point) and most claims never ask.
     """
 
-    log_risk: float
     frob: np.ndarray
     sigma: np.ndarray
     off_rank: np.ndarray
@@ -115,12 +118,27 @@ class Snapshot:
     adj_gap: np.ndarray
     prod_gap: float
     w_norm: float
-    min_margin: float
-    max_abs_margin: float
     angle_ubar: float
     v1_gap_ubar: float
     u: list[np.ndarray]
     v: list[np.ndarray]
+    data: Callable[[], tuple[float, float, float]] = field(repr=False, compare=False)
+
+    @cached_property
+    def _data(self) -> tuple[float, float, float]:
+        return self.data()
+
+    @property
+    def log_risk(self) -> float:
+        return self._data[0]
+
+    @property
+    def min_margin(self) -> float:
+        return self._data[1]
+
+    @property
+    def max_abs_margin(self) -> float:
+        return self._data[2]
 
     @property
     def log_rho(self) -> float:
@@ -137,7 +155,7 @@ def snapshot(Z: np.ndarray, loss: Loss, layers: Layers, u_bar: np.ndarray | None
     (1e-40 at 50 digits). ``u``/``v`` are the singular vectors rounded to float64.
     """
     layers = _in_backend(bk, layers)
-    ev = evaluate(Z, loss, layers, bk)
+    w = product(layers)
     L = len(layers)
     frob, sigma, off, gap = [], [], [], []  # backend scalars, layer by layer
     us, vs = [], []  # top singular vectors in bk, None for a zero layer
@@ -151,7 +169,6 @@ def snapshot(Z: np.ndarray, loss: Loss, layers: Layers, u_bar: np.ndarray | None
         us.append(U[:, 0] if s[0] > 0 else None)
         vs.append(Vt[0] if s[0] > 0 else None)
     adj = [_gap(vs[k + 1], us[k]) if us[k] is not None and vs[k + 1] is not None else np.nan for k in range(L - 1)]
-    w, m = ev.w_prod, ev.margins
     rho = np.prod(np.array(frob))
     w_norm = bk.norm(w)
     if rho > 0 and w_norm > 0 and vs[0] is not None:
@@ -166,8 +183,12 @@ def snapshot(Z: np.ndarray, loss: Loss, layers: Layers, u_bar: np.ndarray | None
     def floats(xs) -> np.ndarray:
         return bk.to_float(np.array(xs, dtype=object)).astype(float)
 
+    def data() -> tuple[float, float, float]:
+        m = Z @ w
+        return (_to_float(bk, log_risk_of_margins(loss, m, bk)), _to_float(bk, m.min() / rho) if rho > 0 else np.nan,
+                _to_float(bk, np.abs(m).max()))
+
     return Snapshot(
-        log_risk=_to_float(bk, ev.log_risk),
         frob=floats(frob),
         sigma=floats(sigma),
         off_rank=floats(off),
@@ -175,13 +196,24 @@ def snapshot(Z: np.ndarray, loss: Loss, layers: Layers, u_bar: np.ndarray | None
         adj_gap=floats(adj),
         prod_gap=_to_float(bk, prod_gap),
         w_norm=_to_float(bk, w_norm),
-        min_margin=_to_float(bk, m.min() / rho) if rho > 0 else np.nan,
-        max_abs_margin=_to_float(bk, np.abs(m).max()),
         angle_ubar=angle_between(w, u_bar, bk) if u_bar is not None else np.nan,  # normalises by itself
         v1_gap_ubar=_to_float(bk, _gap(vs[0], ub)) if ub is not None and vs[0] is not None else np.nan,
         u=[None if x is None else bk.to_float(x) for x in us],
         v=[None if x is None else bk.to_float(x) for x in vs],
+        data=_at_this_precision(bk, data) if isinstance(bk, Mpmath) else (lambda values=data(): values),
     )
+
+
+def _at_this_precision(bk: Mpmath, compute: Callable[[], tuple]) -> Callable[[], tuple]:
+    """``compute`` deferred, run at the precision ``bk`` has now (a later ensure_headroom cannot
+    change what it returns)."""
+    prec = bk.prec
+
+    def deferred() -> tuple:
+        with bk.ctx.workprec(prec):
+            return compute()
+
+    return deferred
 
 
 @dataclass(frozen=True)

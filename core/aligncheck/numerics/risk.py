@@ -15,28 +15,37 @@ from dataclasses import dataclass
 import numpy as np
 
 from aligncheck.numerics.backends import FLOAT64, Backend, logsumexp
-from aligncheck.numerics.losses import Loss, risk_and_weights
+from aligncheck.numerics.losses import Loss, log_sum_and_weights
 from aligncheck.numerics.network import Layers, layer_gradients, left_vectors, product
 
 
 @dataclass(frozen=True)
 class RiskEval:
-    """log R, the gradient of log R in w (shape (d,)) and per layer, w_prod and the margins (n,)."""
+    """log R, the gradient of log R in w (shape (d,)) and per layer, w_prod, the margins (n,) and
+    log Σ_i ℓ(m_i) (= log R + log n, as computed before the division by n)."""
 
     log_risk: object
     grad_w: np.ndarray
     grads: list[np.ndarray]
     w_prod: np.ndarray
     margins: np.ndarray
+    log_sum: object = None
 
 
 def evaluate(Z: np.ndarray, loss: Loss, layers: Layers, bk: Backend = FLOAT64) -> RiskEval:
     """log R(W) and ∇_{W_k} log R(W) for every k (∂R/∂W_k = R · grads[k])."""
     w = product(layers)
     m = Z @ w
-    log_risk, q = risk_and_weights(loss, m, bk)
+    lse, q = log_sum_and_weights(loss, m, bk)
     g = -(q @ Z)
-    return RiskEval(log_risk, g, layer_gradients(layers, g), w, m)
+    return RiskEval(lse - bk.log(len(m)), g, layer_gradients(layers, g), w, m, lse)
+
+
+def log_risk_of_margins(loss: Loss, m: np.ndarray, bk: Backend = FLOAT64) -> object:
+    """log R from the margins m (n,): the part of :func:`evaluate` that needs no weights or
+    gradients, the same bits as evaluate's log_risk (it skips an exp over the n points and the
+    n·d product q·Z, half the cost of a high-precision evaluation)."""
+    return logsumexp(bk, loss.log_ell(m, bk)) - bk.log(len(m))
 
 
 def risk_gradients(Z: np.ndarray, loss: Loss, layers: Layers, bk: Backend = FLOAT64) -> list[np.ndarray]:
@@ -46,20 +55,20 @@ def risk_gradients(Z: np.ndarray, loss: Loss, layers: Layers, bk: Backend = FLOA
     return [r * G for G in ev.grads]
 
 
-def hessian(Z: np.ndarray, loss: Loss, layers: Layers, bk: Backend = FLOAT64) -> np.ndarray:
+def hessian(Z: np.ndarray, loss: Loss, layers: Layers, bk: Backend = FLOAT64, ev: RiskEval | None = None) -> np.ndarray:
     """∇²_θ log R(W), shape (N, N), θ = all layers flattened row-major with W_1 first (N parameters).
 
     ∇²_θ log R = J^T H_w J + T, where J = ∂w_prod/∂θ (d × N), H_w = ∇²_w log R =
     Z^T diag(r) Z − g g^T with r_i = ℓ''(m_i)/Σ_j ℓ(m_j) and g = ∇_w log R, and T is the Hessian of
     the multilinear map θ ↦ ⟨w_prod(θ), g⟩ at fixed g (zero on the diagonal blocks). Exact (no
     finite differences), so it stays correct when margins are so large that a finite-difference
-    step would move the softmax weights.
+    step would move the softmax weights. ``ev``: ``evaluate(Z, loss, layers, bk)``, if the caller
+    already has it (the same bits as recomputing it).
     """
     L = len(layers)
-    ev = evaluate(Z, loss, layers, bk)
+    ev = evaluate(Z, loss, layers, bk) if ev is None else ev
     m, g = ev.margins, ev.grad_w
-    log_ell = loss.log_ell(m, bk)
-    r = bk.exp(loss.log_ddell(m, bk) - logsumexp(bk, log_ell))
+    r = bk.exp(loss.log_ddell(m, bk) - ev.log_sum)
     H_w = (Z.T * r) @ Z - np.outer(g, g)
     d = Z.shape[1]
     # a[k] = (W_L ⋯ W_{k+1})^T (shape d_k), B[k] = W_{k−1} ⋯ W_1 (shape d_{k−1} × d), both 0-based k.
