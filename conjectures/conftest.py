@@ -18,7 +18,7 @@ from aligncheck.data.problem import Problem
 from aligncheck.harness.report import Recorder
 from aligncheck.dynamics.spec import RunSpec
 from aligncheck.harness.runner import replay_command, run_checked, save_case
-from aligncheck.testing.strategies import PlantedProblem, planted_case
+from aligncheck.data.planted import PlantedProblem, planted_case
 from aligncheck.claims.verdicts import Status, Verdict
 
 register()

@@ -24,7 +24,8 @@ from hypothesis import example as pinned
 from hypothesis import given, settings
 
 from aligncheck.claims.registry import REGISTRY
-from aligncheck.testing.edge_cases import EDGE_KINDS, EdgeCase, build_edge_case, edge_run_cases, network_tags
+from aligncheck.data.edge_cases import EDGE_KINDS, EdgeCase, build_edge_case
+from aligncheck.testing.edge_cases import edge_run_cases, network_tags
 from aligncheck.numerics.network import INITS
 from aligncheck.harness.profiles import examples
 from aligncheck.dynamics.spec import RunSpec

@@ -6,7 +6,7 @@ recorded step to rounding.
 
 from cases import check_examples, run_cases
 from aligncheck.dynamics.spec import RunSpec
-from aligncheck.testing.strategies import planted_problem
+from aligncheck.data.planted import planted_problem
 
 CLAIM_IDS = ("gd.balancedness_identity",)
 

@@ -17,7 +17,7 @@ from hypothesis import settings
 from cases import check_examples, run_cases
 from aligncheck.harness.profiles import examples
 from aligncheck.dynamics.spec import RunSpec
-from aligncheck.testing.strategies import planted_problem
+from aligncheck.data.planted import planted_problem
 
 GD_LIMITS = ("gd.risk_to_zero", "gd.norms_diverge", "gd.rank_one", "gd.adjacent_alignment", "gd.product_alignment",
              "gd.max_margin_v1", "gd.max_margin_product", "gd.margin_corollary")

@@ -10,7 +10,7 @@ import numpy as np
 from cases import check_examples, run_cases
 from aligncheck.data.problem import Problem
 from aligncheck.dynamics.spec import RunSpec
-from aligncheck.testing.strategies import planted_problem
+from aligncheck.data.planted import planted_problem
 
 CLAIM_IDS = ("gf.max_margin_v1", "gf.max_margin_product", "gf.margin_corollary")
 

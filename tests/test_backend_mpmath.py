@@ -17,7 +17,7 @@ from aligncheck.numerics.losses import EXP, LOGISTIC, POLY, risk_and_weights
 from aligncheck.numerics.metrics import angle_between, balancedness, lemma2_D, snapshot, trajectory_metrics, unsigned_gap
 from aligncheck.numerics.network import flatten, init_layers, unflatten
 from aligncheck.numerics.risk import evaluate, hessian
-from aligncheck.testing.strategies import planted_problem
+from aligncheck.data.planted import planted_problem
 
 EPS = 2.0**-53  # unit roundoff of float64
 

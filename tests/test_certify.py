@@ -33,7 +33,7 @@ from aligncheck.numerics.metrics import lemma2_D, snapshot
 from aligncheck.numerics.network import init_layers
 from aligncheck.dynamics.gd import paper_step_gd
 from aligncheck.numerics.risk import evaluate, risk_gradients
-from aligncheck.testing.strategies import planted_problem
+from aligncheck.data.planted import planted_problem
 
 # The float64 metrics (SVD) agree with the exact quantities to a few eps·‖W‖²; 1e-10·max(1, ‖W‖²)
 # is far above that and far below the O(1) margins the broken cases move the slack by.

@@ -21,7 +21,7 @@ from aligncheck.numerics.losses import EXP, LOGISTIC
 from aligncheck.numerics.metrics import trajectory_metrics
 from aligncheck.numerics.network import init_layers
 from aligncheck.data.problem import Problem
-from aligncheck.testing.strategies import planted_case, planted_problem
+from aligncheck.data.planted import planted_case, planted_problem
 from aligncheck.claims.verdicts import Status, Verdict
 
 

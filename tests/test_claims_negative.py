@@ -23,7 +23,7 @@ from aligncheck.dynamics.trajectory import Checkpoint, FlowInfo, Trajectory
 from aligncheck.numerics.losses import EXP, LOGISTIC
 from aligncheck.numerics.network import flatten, init_layers, unflatten
 from aligncheck.numerics.risk import evaluate, risk_gradients
-from aligncheck.testing.strategies import planted_case, planted_problem
+from aligncheck.data.planted import planted_case, planted_problem
 from aligncheck.claims.verdicts import Status
 
 GF_IDS = [c.id for c in REGISTRY.values() if "gf" in c.methods and c.kind != "conjecture"]

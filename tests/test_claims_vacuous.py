@@ -17,7 +17,7 @@ from aligncheck.numerics.network import init_layers
 from aligncheck.data.problem import Problem
 from aligncheck.dynamics.spec import RunSpec
 from aligncheck.harness.runner import run_checked
-from aligncheck.testing.strategies import planted_case, planted_problem
+from aligncheck.data.planted import planted_case, planted_problem
 from aligncheck.claims.verdicts import Status
 
 

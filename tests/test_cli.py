@@ -12,7 +12,7 @@ import pytest
 
 import aligncheck.harness.cli as cli
 from aligncheck.claims.registry import REGISTRY
-from aligncheck.testing.strategies import planted_problem
+from aligncheck.data.planted import planted_problem
 from aligncheck.claims.verdicts import Status, Verdict
 
 ROOT = Path(__file__).resolve().parents[1]

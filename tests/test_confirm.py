@@ -15,7 +15,7 @@ from aligncheck.harness.confirm import confirm, first_past_floor
 from aligncheck.dynamics.integrate import gradient_flow
 from aligncheck.numerics.losses import EXP
 from aligncheck.numerics.network import init_layers
-from aligncheck.testing.strategies import planted_case, planted_problem
+from aligncheck.data.planted import planted_case, planted_problem
 from aligncheck.claims.verdicts import Status
 
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from aligncheck.claims.ji_telgarsky.data import alpha_verdict, sign_lemma_verdict
-from aligncheck.data.lemmas import alpha, perp_basis, sign_lemma_quantity, sign_lemma_search, sign_lemma_threshold
+from aligncheck.data.sign_lemma import sign_lemma_quantity, sign_lemma_search, sign_lemma_threshold
+from aligncheck.data.alpha import alpha, perp_basis
 from aligncheck.numerics.losses import EXP, LOGISTIC
 from aligncheck.data.maxmargin import max_margin
-from aligncheck.testing.strategies import planted_problem
+from aligncheck.data.planted import planted_problem
 from aligncheck.claims.verdicts import Status
 
 

@@ -23,7 +23,8 @@ from aligncheck.numerics.metrics import angle_between, balancedness
 from aligncheck.numerics.network import init_layers, product
 from aligncheck.data.problem import Problem
 from aligncheck.numerics.risk import evaluate
-from aligncheck.testing.strategies import depths, init_seeds, inits, planted_problem, planted_problems, widths
+from aligncheck.data.planted import planted_problem
+from aligncheck.testing.strategies import depths, init_seeds, inits, planted_problems, widths
 
 EPS = 2.0**-53
 MP = mpmath.MPContext()  # private 50-digit context for independent log R values

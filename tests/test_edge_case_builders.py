@@ -7,27 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aligncheck.testing.edge_cases import (
-    EDGE_DEPTHS,
-    EDGE_KINDS,
-    LARGE_N,
-    TINY_GAMMA,
-    EdgeCase,
-    build_edge_case,
-    collinear,
-    duplicated,
-    edge_cases,
-    edge_run_cases,
-    edge_run_specs,
-    network_tags,
-    single_class,
-    symmetric,
-    tiny_margin,
-)
+from aligncheck.data.edge_cases import EDGE_KINDS, LARGE_N, TINY_GAMMA, EdgeCase, build_edge_case, collinear, duplicated, single_class, symmetric, tiny_margin
+from aligncheck.testing.edge_cases import EDGE_DEPTHS, edge_cases, edge_run_cases, edge_run_specs, network_tags
 from aligncheck.errors import ProblemError
 from aligncheck.numerics.network import INITS
 from aligncheck.harness.report import Recorder
-from aligncheck.testing.strategies import planted_problem
+from aligncheck.data.planted import planted_problem
 from aligncheck.claims.verdicts import Status, Verdict
 
 # float64 rounding of planted constructions: a few ulps of O(1) quantities (as tests/test_strategies.py).

@@ -23,14 +23,15 @@ from aligncheck.numerics.backends import EXP_ZERO_BELOW, FLOAT64, softplus
 from aligncheck.harness.cli import main
 from aligncheck.harness.cost import up_front_note
 from aligncheck.claims.ji_telgarsky.data import sign_lemma_verdict
-from aligncheck.data.lemmas import _sign_parts, alpha, sign_lemma_quantity, sign_lemma_search
+from aligncheck.data.sign_lemma import _sign_parts, sign_lemma_quantity, sign_lemma_search
+from aligncheck.data.alpha import alpha
 from aligncheck.dynamics.integrate import gradient_flow
 from aligncheck.numerics.losses import EXP, LOGISTIC, risk_and_weights
 from aligncheck.numerics.network import init_layers
 from aligncheck.data.problem import Problem
 from aligncheck.numerics.risk import evaluate, hessian
 from aligncheck.harness.runner import RunSpec, run_checked
-from aligncheck.testing.strategies import planted_problem
+from aligncheck.data.planted import planted_problem
 from aligncheck.claims.verdicts import Status
 
 N_LARGE = 20_000  # large enough for every fast path (EXP_SELECT_MIN_SIZE = 1024), a few seconds per run

@@ -13,7 +13,7 @@ from aligncheck.dynamics.late_phase import continue_in_mpmath, gradient_flow_mp
 from aligncheck.numerics.losses import EXP
 from aligncheck.numerics.metrics import balancedness, trajectory_metrics
 from aligncheck.numerics.network import init_layers
-from aligncheck.testing.strategies import planted_case, planted_problem
+from aligncheck.data.planted import planted_case, planted_problem
 
 
 @pytest.fixture(scope="module")

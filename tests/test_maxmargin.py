@@ -11,7 +11,8 @@ import aligncheck.data.maxmargin as mmod
 from aligncheck.errors import ProblemError
 from aligncheck.data.maxmargin import Certificate, NotSeparableError, max_margin
 from aligncheck.data.problem import Problem, scale_to_unit_ball
-from aligncheck.testing.strategies import planted_case, planted_problem, planted_problems
+from aligncheck.data.planted import planted_case, planted_problem
+from aligncheck.testing.strategies import planted_problems
 
 SQ2 = np.sqrt(2.0)
 KNOWN = 1e-9  # known-answer tolerance of the brief; the solver is exact up to float64 rounding

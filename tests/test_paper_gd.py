@@ -23,7 +23,7 @@ from aligncheck.claims.ji_telgarsky.gd import gd_descent, gd_error_budget, gd_le
 from aligncheck.dynamics.gd import beta_R, constant_step_gd, paper_step_gd
 from aligncheck.claims.registry import REGISTRY
 from aligncheck.numerics.risk import risk_gradients
-from aligncheck.testing.strategies import planted_case, planted_problem
+from aligncheck.data.planted import planted_case, planted_problem
 from aligncheck.claims.verdicts import Status
 
 STEPS = 2000

@@ -50,7 +50,7 @@ from aligncheck.numerics.backends import Mpmath
 from aligncheck.numerics.losses import EXP, LOGISTIC
 from aligncheck.numerics.network import flatten, init_layers, product, unflatten
 from aligncheck.numerics.risk import evaluate
-from aligncheck.testing.strategies import planted_problem
+from aligncheck.data.planted import planted_problem
 
 DIGITS = 40
 D, WIDTHS = 3, [3, 2]  # L = 3

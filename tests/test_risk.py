@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from aligncheck.numerics.losses import EXP, LOGISTIC, get_loss
 from aligncheck.numerics.network import flatten, init_layers, product, unflatten
 from aligncheck.numerics.risk import evaluate, hessian, risk_gradients
-from aligncheck.testing.strategies import depths, init_seeds, inits, planted_problem, planted_problems, widths
+from aligncheck.data.planted import planted_problem
+from aligncheck.testing.strategies import depths, init_seeds, inits, planted_problems, widths
 
 EPS = 2.0**-53  # unit roundoff of float64
 MP = mpmath.MPContext()  # private context: 50 digits, the oracle's error is negligible

@@ -8,19 +8,8 @@ from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 from aligncheck.errors import ProblemError
-from aligncheck.testing.strategies import (
-    INITS,
-    NON_SV_GAP,
-    PlantedProblem,
-    depths,
-    init_seeds,
-    inits,
-    planted_case,
-    planted_cases,
-    planted_problem,
-    planted_problems,
-    widths,
-)
+from aligncheck.data.planted import NON_SV_GAP, PlantedProblem, planted_case, planted_problem
+from aligncheck.testing.strategies import INITS, depths, init_seeds, inits, planted_cases, planted_problems, widths
 
 TIGHT = 1e-13  # float64 rounding of the planted construction (a few ulps of O(1) quantities)
 

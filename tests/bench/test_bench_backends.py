@@ -31,7 +31,7 @@ from aligncheck.numerics.backends import Backend, Mpmath, backend_named
 from aligncheck.numerics.losses import EXP
 from aligncheck.numerics.network import Layers, flatten, init_layers
 from aligncheck.numerics.risk import evaluate, hessian
-from aligncheck.testing.strategies import planted_problem
+from aligncheck.data.planted import planted_problem
 
 pytestmark = pytest.mark.bench
 

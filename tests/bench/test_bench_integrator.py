@@ -47,7 +47,7 @@ from aligncheck.numerics.losses import EXP
 from aligncheck.numerics.metrics import angle_between
 from aligncheck.numerics.network import Layers, init_layers, product
 from aligncheck.numerics.risk import evaluate, hessian
-from aligncheck.testing.strategies import planted_problem
+from aligncheck.data.planted import planted_problem
 
 pytestmark = pytest.mark.bench
 

@@ -20,13 +20,14 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from aligncheck.data.lemmas import alpha, sign_lemma_search
+from aligncheck.data.sign_lemma import sign_lemma_search
+from aligncheck.data.alpha import alpha
 from aligncheck.numerics.losses import EXP, LOGISTIC
 from aligncheck.numerics.network import init_layers
 from aligncheck.data.problem import Problem, load_problem
 from aligncheck.numerics.risk import evaluate
 from aligncheck.harness.runner import RunSpec, run_checked
-from aligncheck.testing.strategies import planted_problem
+from aligncheck.data.planted import planted_problem
 from aligncheck.claims.verdicts import Status
 
 pytestmark = pytest.mark.bench

@@ -12,7 +12,7 @@ are scaled by d/10 above 10. README (Numerics) has the measurements behind them.
 
 from __future__ import annotations
 
-from aligncheck.data.lemmas import SIGN_SEARCH_NATURAL_EVALS, SIGN_SEARCH_POINT_BUDGET
+from aligncheck.data.sign_lemma import SIGN_SEARCH_NATURAL_EVALS, SIGN_SEARCH_POINT_BUDGET
 from aligncheck.dynamics.flow import SUBSET_MIN_POINTS
 from aligncheck.dynamics.integrate import MAX_FLOW_EVALS
 

@@ -55,16 +55,33 @@ functions are not thread-safe.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import flint
-import mpmath
 import numpy as np
 from flint import arb, arb_mat
 
 from aligncheck.errors import ProblemError
+from aligncheck.numerics.balls import (
+    NEG_INF,
+    POS_INF,
+    approx_eigvecs,
+    check_prec,
+    ball_dot,
+    float_down,
+    float_up,
+    frob_sq,
+    upper_end,
+    lower_end,
+    ball_matrix,
+    ball_max,
+    ball_min,
+    spectral_sq,
+    TopEigen,
+    top_eigen,
+    working_precision,
+    to_arb,
+)
 from aligncheck.numerics.network import Layers
 
 CERTIFIED = "certified"
@@ -73,7 +90,6 @@ UNCERTAIN = "uncertain"
 
 DEFAULT_PREC = 128  # bits: float64 products and sums of a few dozen terms stay (nearly) exact
 MAX_RAISES = 2  # an uncertain result is retried at 2× and 4× the precision
-MIN_PREC = 64  # below float64's 53 bits plus headroom the enclosures would be wider than float64
 
 
 @dataclass(frozen=True)
@@ -105,69 +121,14 @@ class Certificate:
 # ---------------------------------------------------------------- exact conversion and precision
 
 
-def to_arb(value: object) -> arb:
-    """The exact arb of a finite binary rational: Python/numpy float or int, mpmath mpf, or an exact arb.
-
-    Floats go through ``as_integer_ratio`` (the denominator is a power of two), mpf through its
-    (sign, mantissa, exponent); neither rounds at any precision. Raises ProblemError for NaN,
-    infinities and other types.
-    """
-    if isinstance(value, arb):
-        if not value.is_exact():
-            raise ProblemError(f"expected an exact number, got the ball {value}")
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        raise ProblemError(f"expected a number, got the boolean {value!r}")
-    if isinstance(value, (int, np.integer)):
-        return arb((int(value), 0))
-    if isinstance(value, (float, np.floating)):
-        try:
-            num, den = value.as_integer_ratio()
-        except (OverflowError, ValueError):
-            raise ProblemError(f"non-finite entry {value!r}") from None
-        return arb((num, 1 - den.bit_length()))  # den = 2^(bit_length − 1)
-    mpf_ = getattr(value, "_mpf_", None)
-    if mpf_ is not None:
-        sign, man, exp, _ = mpf_
-        if man == 0 and exp != 0:  # mpmath's encoding of ±inf and nan
-            raise ProblemError(f"non-finite entry {value!r}")
-        return arb((-int(man) if sign else int(man), int(exp)))
-    raise ProblemError(f"cannot convert {type(value).__name__} {value!r} exactly to a ball")
-
-
-def _matrix(W: np.ndarray) -> arb_mat:
-    A = np.asarray(W)
-    if A.ndim != 2:
-        raise ProblemError(f"expected a 2-D array, got shape {A.shape}")
-    return arb_mat([[to_arb(v) for v in row] for row in A.tolist()])
-
-
-@contextmanager
-def _working_precision(bits: int) -> Iterator[None]:
-    """flint.ctx.prec = ``bits`` inside the block; the previous value is restored on every exit."""
-    saved = flint.ctx.prec
-    flint.ctx.prec = bits
-    try:
-        yield
-    finally:
-        flint.ctx.prec = saved
-
-
-def _check_prec(prec: int, max_raises: int) -> None:
-    if isinstance(prec, bool) or int(prec) != prec or prec < MIN_PREC:
-        raise ProblemError(f"precision must be an integer number of bits ≥ {MIN_PREC}, got {prec}")
-    if isinstance(max_raises, bool) or int(max_raises) != max_raises or max_raises < 0:
-        raise ProblemError(f"max_raises must be a non-negative integer, got {max_raises}")
-
-
 def _escalate(compute: Callable[[int], Certificate], prec: int, max_raises: int) -> Certificate:
     """compute(p) at p = prec, 2·prec, 4·prec, … until it is not uncertain (at most max_raises raises)."""
-    _check_prec(prec, max_raises)
+    check_prec(prec, max_raises)
     tried = []
     for attempt in range(int(max_raises) + 1):
         p = int(prec) << attempt
         tried.append(p)
-        with _working_precision(p):
+        with working_precision(p):
             cert = compute(p)
         if cert.status != UNCERTAIN:
             break
@@ -175,44 +136,6 @@ def _escalate(compute: Callable[[int], Certificate], prec: int, max_raises: int)
 
 
 # ---------------------------------------------------------------- endpoints and floats
-
-_POS_INF = arb.pos_inf()
-_NEG_INF = arb.neg_inf()
-
-
-def _lo(x: arb) -> arb:
-    """The exact lower end of a ball (−∞ for NaN)."""
-    return x.lower() if not x.is_nan() else _NEG_INF
-
-
-def _hi(x: arb) -> arb:
-    """The exact upper end of a ball (+∞ for NaN)."""
-    return x.upper() if not x.is_nan() else _POS_INF
-
-
-def _min(a: arb, b: arb) -> arb:
-    return a if a <= b else b  # exact endpoints: the comparison is decided
-
-
-def _max(a: arb, b: arb) -> arb:
-    return a if a >= b else b
-
-
-def _float_down(x: arb) -> float:
-    """The largest float ≤ the exact arb x (−inf for NaN)."""
-    if x.is_nan():
-        return -math.inf
-    f = float(x)
-    if math.isinf(f):  # beyond the float range: the largest float below a finite x
-        return float(np.finfo(float).max) if f > 0 and x.is_finite() else f
-    while arb(f) > x:
-        f = math.nextafter(f, -math.inf)
-    return f
-
-
-def _float_up(x: arb) -> float:
-    """The smallest float ≥ the exact arb x (+inf for NaN)."""
-    return -_float_down(-x) + 0.0 if not x.is_nan() else math.inf  # + 0.0: no −0.0
 
 
 def _status(lo: arb, hi: arb) -> str:
@@ -224,116 +147,26 @@ def _status(lo: arb, hi: arb) -> str:
 
 
 def _fmt(lo: arb, hi: arb) -> str:
-    return f"[{_float_down(lo):.9g}, {_float_up(hi):.9g}]"
+    return f"[{float_down(lo):.9g}, {float_up(hi):.9g}]"
 
 
 # ---------------------------------------------------------------- eigenvalue enclosures
 
 
-def _dot(x: arb_mat, y: arb_mat) -> arb:
-    return (x.transpose() * y)[0, 0]
-
-
-def _frob_upper(M: arb_mat) -> arb:
-    """An exact upper bound on ‖M‖_F (≥ every |eigenvalue| of a symmetric M)."""
-    s = sum((M[i, j] * M[i, j] for i in range(M.nrows()) for j in range(M.ncols())), arb(0))
-    return _hi(_max(_hi(s), arb(0)).sqrt())
-
-
-def _to_mpf(ctx: mpmath.MPContext, x: arb) -> object:
-    man, exp = x.mid().man_exp()
-    return ctx.mpf((int(man), int(exp)))
-
-
-def _approx_eigvecs(M: arb_mat, prec: int, *, by_abs: bool = False) -> list[arb_mat]:
-    """Approximate eigenvectors (exact n×1 columns) of the midpoint of symmetric M, by decreasing
-    eigenvalue (by decreasing |eigenvalue| if ``by_abs``); mpmath eigsy at ``prec`` bits."""
-    n = M.nrows()
-    ctx = mpmath.MPContext()
-    ctx.prec = prec
-    mid = [[_to_mpf(ctx, M[i, j]) for j in range(n)] for i in range(n)]
-    S = ctx.matrix([[(mid[i][j] + mid[j][i]) / 2 for j in range(n)] for i in range(n)])
-    E, Q = ctx.eigsy(S)
-    order = sorted(range(n), key=lambda i: -(abs(E[i]) if by_abs else E[i]))
-    return [arb_mat([[to_arb(Q[r, i])] for r in range(n)]) for i in order]
-
-
-@dataclass(frozen=True)
-class _Top:
-    """λ_1 ∈ [lo, hi] (exact ends); ``sin``: an exact bound on sin∠(x, v_1) for the approximate
-    eigenvector ``x``, or None when λ_1 is not certified simple."""
-
-    lo: arb
-    hi: arb
-    sin: arb | None
-    x: arb_mat | None
-
-
-def _top_eigen(B: arb_mat, vecs: Sequence[arb_mat]) -> _Top:
-    """Enclose λ_1 of the symmetric matrix enclosed by B, from approximate eigenvectors ``vecs``
-    (top first; only as many are used as the separation of λ_1 needs). Bounds 1–4 of the module."""
-    n = B.nrows()
-    tr = B.trace()
-    lo, hi = _lo(tr / n), _frob_upper(B)
-    if not vecs:
-        return _Top(lo, hi, None, None)
-    x = vecs[0]
-    xx = _dot(x, x)
-    if not xx > 0:
-        return _Top(lo, hi, None, None)
-    Bx = B * x
-    mu = _dot(x, Bx) / xx
-    r = Bx - x * mu
-    eps2 = _hi(_dot(r, r) / xx)
-    lo = _max(lo, _lo(mu))
-    P = arb_mat(n, n)
-    for i in range(n):
-        P[i, i] = arb(1)
-    P = P - (x * x.transpose()) / xx
-    C = P * B * P
-    a = _frob_upper(C)
-    if not mu > a and len(vecs) > 1:
-        a = _min(a, _top_eigen(C, vecs[1:]).hi)
-    if not mu > a:
-        return _Top(lo, hi, None, x)
-    gap = mu - a
-    hi = _min(hi, _hi(mu + eps2 / gap))
-    sin = _hi(_max(eps2, arb(0)).sqrt() / gap)
-    return _Top(lo, hi, sin, x)
-
-
-def _gram(W: arb_mat, side: str) -> arb_mat:
-    """WWᵀ ("left", top eigenvector u) or WᵀW ("right", top eigenvector v)."""
-    return W * W.transpose() if side == "left" else W.transpose() * W
-
-
-def _spectral_sq(W: arb_mat, prec: int, side: str | None = None) -> _Top:
-    """‖W‖_2² = λ_1 of a Gram matrix of W (the smaller one unless ``side`` is given); ≥ 0."""
-    if side is None:
-        side = "left" if W.nrows() <= W.ncols() else "right"
-    G = _gram(W, side)
-    top = _top_eigen(G, _approx_eigvecs(G, prec))
-    return replace(top, lo=_max(top.lo, arb(0)))  # a Gram matrix is PSD
-
-
-def _frob_sq(W: arb_mat) -> arb:
-    return sum((W[i, j] * W[i, j] for i in range(W.nrows()) for j in range(W.ncols())), arb(0))
-
-
-def _lemma2_D(layers0: list[arb_mat], prec: int) -> tuple[arb, arb, list[_Top]]:
+def _lemma2_D(layers0: list[arb_mat], prec: int) -> tuple[arb, arb, list[TopEigen]]:
     """(lo, hi) of D = max_k ‖W_k(0)‖_F² − ‖W_L(0)‖_F² + Σ_{k<L} ‖Δ_k‖_2, and ‖W_k(0)‖_2² per k."""
-    F2 = [_frob_sq(W) for W in layers0]
+    F2 = [frob_sq(W) for W in layers0]
     top = F2[0]
     for f in F2[1:]:
         top = top.max(f)
-    lo, hi = _lo(top - F2[-1]), _hi(top - F2[-1])
-    lo = _max(lo, arb(0))  # max_k F_k² ≥ F_L²
+    lo, hi = lower_end(top - F2[-1]), upper_end(top - F2[-1])
+    lo = ball_max(lo, arb(0))  # max_k F_k² ≥ F_L²
     for Wk, Wk1 in zip(layers0[:-1], layers0[1:]):
         Dk = Wk * Wk.transpose() - Wk1.transpose() * Wk1
-        t = _top_eigen(Dk * Dk, _approx_eigvecs(Dk, prec, by_abs=True))  # ‖Δ‖_2² = λ_1(Δ²)
-        lo = _lo(lo + _lo(_max(t.lo, arb(0)).sqrt()))
-        hi = _hi(hi + _hi(_max(t.hi, arb(0)).sqrt()))
-    return lo, hi, [_spectral_sq(W, prec) for W in layers0]
+        t = top_eigen(Dk * Dk, approx_eigvecs(Dk, prec, by_abs=True))  # ‖Δ‖_2² = λ_1(Δ²)
+        lo = lower_end(lo + lower_end(ball_max(t.lo, arb(0)).sqrt()))
+        hi = upper_end(hi + upper_end(ball_max(t.hi, arb(0)).sqrt()))
+    return lo, hi, [spectral_sq(W, prec) for W in layers0]
 
 
 # ---------------------------------------------------------------- input checks
@@ -371,12 +204,12 @@ def _aggregate(claim: str, per: list[tuple[arb, arb, str]], prec: int, first_k: 
     return Certificate(
         claim=claim,
         status=status,
-        lower=_float_down(lo),
-        upper=_float_up(hi),
+        lower=float_down(lo),
+        upper=float_up(hi),
         prec=prec,
         detail=f"{status} at k={j + first_k}: {desc}; slack {_fmt(lo, hi)}",
         layer=j + first_k,
-        per_layer=tuple((_float_down(a), _float_up(b)) for a, b, _ in per),
+        per_layer=tuple((float_down(a), float_up(b)) for a, b, _ in per),
     )
 
 
@@ -394,36 +227,36 @@ def certify_rank_bound(layers: Layers, layers0: Layers, *, prec: int = DEFAULT_P
     _check_chain(layers0, "initial layers")
 
     def compute(p: int) -> Certificate:
-        Ws, W0s = [_matrix(W) for W in layers], [_matrix(W) for W in layers0]
+        Ws, W0s = [ball_matrix(W) for W in layers], [ball_matrix(W) for W in layers0]
         D_lo, D_hi, _ = _lemma2_D(W0s, p)
         per = []
         for W in Ws:
-            top = _spectral_sq(W, p)
-            F2 = _frob_sq(W)
-            off_lo = _max(_lo(F2 - top.hi), arb(0))  # ‖W‖_F² ≥ ‖W‖_2²
-            off_hi = _hi(F2 - top.lo)
-            per.append((_lo(D_lo - off_hi), _hi(D_hi - off_lo), f"‖W_k‖_F² − ‖W_k‖_2² ∈ {_fmt(off_lo, off_hi)}, D ∈ {_fmt(D_lo, D_hi)}"))
+            top = spectral_sq(W, p)
+            F2 = frob_sq(W)
+            off_lo = ball_max(lower_end(F2 - top.hi), arb(0))  # ‖W‖_F² ≥ ‖W‖_2²
+            off_hi = upper_end(F2 - top.lo)
+            per.append((lower_end(D_lo - off_hi), upper_end(D_hi - off_lo), f"‖W_k‖_F² − ‖W_k‖_2² ∈ {_fmt(off_lo, off_hi)}, D ∈ {_fmt(D_lo, D_hi)}"))
         return _aggregate("gf.lemma2_rank_bound", per, p)
 
     return _escalate(compute, prec, max_raises)
 
 
-def _sin2_interval(topB: _Top, topA: _Top) -> tuple[arb, arb, str]:
+def _sin2_interval(topB: TopEigen, topA: TopEigen) -> tuple[arb, arb, str]:
     """Enclosure of sin²∠(v_1(B), v_1(A)) from the approximate top eigenvectors (bound 5 of the module)."""
     if topB.sin is None or topA.sin is None:
         return arb(0), arb(1), "a top singular value is not certified simple: sin²ψ ∈ [0, 1]"
     x, y = topB.x, topA.x
-    xh, yh = x / _dot(x, x).sqrt(), y / _dot(y, y).sqrt()
-    s = 1 if _dot(xh, yh).mid() >= 0 else -1
+    xh, yh = x / ball_dot(x, x).sqrt(), y / ball_dot(y, y).sqrt()
+    s = 1 if ball_dot(xh, yh).mid() >= 0 else -1
     d, e = xh - yh * s, xh + yh * s
-    phi = 2 * arb.atan2(_dot(d, d).sqrt(), _dot(e, e).sqrt())
+    phi = 2 * arb.atan2(ball_dot(d, d).sqrt(), ball_dot(e, e).sqrt())
     half_pi = arb.pi() / 2
     phi = phi.min(2 * half_pi - phi)  # the angle between the lines, whichever sign s was taken
-    th = [_min(t.sin, arb(1)).asin() for t in (topB, topA)]  # arcsin is increasing
+    th = [ball_min(t.sin, arb(1)).asin() for t in (topB, topA)]  # arcsin is increasing
     up, down = phi + th[0] + th[1], phi - th[0] - th[1]
-    hi = _min(_hi(up.sin() ** 2), arb(1)) if up < half_pi else arb(1)
-    lo = _max(_lo(down.sin() ** 2), arb(0)) if down > 0 else arb(0)
-    return lo, hi, f"angle(x, y) = {float(phi):.6g}, sin∠ bounds {_float_up(topB.sin):.3g}, {_float_up(topA.sin):.3g}"
+    hi = ball_min(upper_end(up.sin() ** 2), arb(1)) if up < half_pi else arb(1)
+    lo = ball_max(lower_end(down.sin() ** 2), arb(0)) if down > 0 else arb(0)
+    return lo, hi, f"angle(x, y) = {float(phi):.6g}, sin∠ bounds {float_up(topB.sin):.3g}, {float_up(topA.sin):.3g}"
 
 
 def certify_alignment_bound(layers: Layers, layers0: Layers, *, prec: int = DEFAULT_PREC, max_raises: int = MAX_RAISES) -> Certificate:
@@ -438,27 +271,27 @@ def certify_alignment_bound(layers: Layers, layers0: Layers, *, prec: int = DEFA
     _check_same(layers, layers0, "the initial layers")
     _check_chain(layers0, "initial layers")
     if len(layers) == 1:
-        _check_prec(prec, max_raises)
+        check_prec(prec, max_raises)
         return Certificate("gf.lemma2_alignment_bound", CERTIFIED, math.inf, math.inf, int(prec), "L = 1: no adjacent layers (vacuous)")
 
     def compute(p: int) -> Certificate:
-        Ws, W0s = [_matrix(W) for W in layers], [_matrix(W) for W in layers0]
+        Ws, W0s = [ball_matrix(W) for W in layers], [ball_matrix(W) for W in layers0]
         D_lo, D_hi, spec0 = _lemma2_D(W0s, p)
         per = []
         for k in range(len(Ws) - 1):
-            topB = _spectral_sq(Ws[k + 1], p, "right")
-            topA = _spectral_sq(Ws[k], p, "left")
-            C_lo = _lo(D_lo + spec0[k + 1].lo + spec0[k].lo)
-            C_hi = _hi(D_hi + spec0[k + 1].hi + spec0[k].hi)
+            topB = spectral_sq(Ws[k + 1], p, "right")
+            topA = spectral_sq(Ws[k], p, "left")
+            C_lo = lower_end(D_lo + spec0[k + 1].lo + spec0[k].lo)
+            C_hi = upper_end(D_hi + spec0[k + 1].hi + spec0[k].hi)
             # b = C/σ²_{k+1}(t): σ² ∈ [lo, hi]; a 0 in it leaves the bound unbounded above.
             if topB.lo > 0:
-                b_lo, b_hi = _lo(C_lo / topB.hi), _hi(C_hi / topB.lo)
+                b_lo, b_hi = lower_end(C_lo / topB.hi), upper_end(C_hi / topB.lo)
             elif topB.hi > 0:
-                b_lo, b_hi = _lo(C_lo / topB.hi), _POS_INF
+                b_lo, b_hi = lower_end(C_lo / topB.hi), POS_INF
             else:  # W_{k+1}(t) = 0: 1 − C/0 is −∞ (holds) for C > 0, undefined for C = 0
-                b_lo, b_hi = (_POS_INF if C_lo > 0 else _NEG_INF), _POS_INF
+                b_lo, b_hi = (POS_INF if C_lo > 0 else NEG_INF), POS_INF
             s_lo, s_hi, how = _sin2_interval(topB, topA)
-            per.append((_lo(b_lo - s_hi), _hi(b_hi - s_lo), f"1 − ⟨v_(k+1), u_k⟩² ∈ {_fmt(s_lo, s_hi)} ({how}), bound ∈ {_fmt(b_lo, b_hi)}"))
+            per.append((lower_end(b_lo - s_hi), upper_end(b_hi - s_lo), f"1 − ⟨v_(k+1), u_k⟩² ∈ {_fmt(s_lo, s_hi)} ({how}), bound ∈ {_fmt(b_lo, b_hi)}"))
         return _aggregate("gf.lemma2_alignment_bound", per, p)
 
     return _escalate(compute, prec, max_raises)
@@ -495,7 +328,7 @@ def _risk_and_grad_sq(Z: arb_mat, loss: str, layers: list[arb_mat], grad: bool) 
     a = [arb_mat([[arb(1)]])]
     for W in reversed(layers[1:]):
         a.insert(0, W.transpose() * a[0])
-    return R, sum((_dot(ak, ak) * _dot(bk, bk) for ak, bk in zip(a, b)), arb(0))
+    return R, sum((ball_dot(ak, ak) * ball_dot(bk, bk) for ak, bk in zip(a, b)), arb(0))
 
 
 def certify_descent(Z: np.ndarray, loss_name: str, layers: Layers, next_layers: Layers, eta: float, *, prec: int = DEFAULT_PREC, max_raises: int = MAX_RAISES) -> Certificate:
@@ -517,14 +350,14 @@ def certify_descent(Z: np.ndarray, loss_name: str, layers: Layers, next_layers: 
     eta_exact = to_arb(eta)
 
     def compute(p: int) -> Certificate:
-        Zb = _matrix(Zarr)
-        R0, G2 = _risk_and_grad_sq(Zb, name, [_matrix(W) for W in layers], True)
-        R1, _ = _risk_and_grad_sq(Zb, name, [_matrix(W) for W in next_layers], False)
+        Zb = ball_matrix(Zarr)
+        R0, G2 = _risk_and_grad_sq(Zb, name, [ball_matrix(W) for W in layers], True)
+        R1, _ = _risk_and_grad_sq(Zb, name, [ball_matrix(W) for W in next_layers], False)
         s = R0 - R1 - eta_exact * G2 / 2
-        lo, hi = _lo(s), _hi(s)
+        lo, hi = lower_end(s), upper_end(s)
         status = _status(lo, hi)
         detail = (f"{status}: R(t) = {float(R0):.12g}, R(t+1) = {float(R1):.12g}, (η/2)‖∇R‖² = {float(eta_exact * G2 / 2):.6g} "
                   f"(η = {float(eta_exact):.6g}); slack {_fmt(lo, hi)}")
-        return Certificate("gd.descent", status, _float_down(lo), _float_up(hi), p, detail)
+        return Certificate("gd.descent", status, float_down(lo), float_up(hi), p, detail)
 
     return _escalate(compute, prec, max_raises)

@@ -1,6 +1,6 @@
 """The data lemmas behind the max-margin theorem, as claims: α > 0 under Assumption 2.7 for almost
 all data, and the sign lemma above its threshold (searched for counterexamples). Properties of the
-data, not of the run (the computations are in aligncheck.data.lemmas)."""
+data, not of the run (the computations are in aligncheck.data.alpha)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import math
 from aligncheck.claims.check import RunRecord
 from aligncheck.claims.ji_telgarsky.common import DATA_LEMMA, claim
 from aligncheck.claims.verdicts import Status, Verdict
-from aligncheck.data.lemmas import AlphaResult, SignLemmaResult, alpha, sign_lemma_search
+from aligncheck.data.sign_lemma import SignLemmaResult, sign_lemma_search
+from aligncheck.data.alpha import AlphaResult, alpha
 
 
 def alpha_verdict(res: AlphaResult) -> Verdict:
