@@ -22,7 +22,7 @@ from aligncheck.data.planted import planted_case, planted_problem
 from aligncheck.claims.verdicts import Status
 
 
-def test_control_poly_tail(recorder):
+def test_control_poly_tail(record_control):
     # Polynomial tail ℓ(m) = 1/m²: the max-margin theorem does not cover it, and the direction
     # indeed settles away from ū. The claims are not applicable (the loss assumption is named),
     # and the predicates, evaluated anyway, report the direction as violating them.
@@ -37,7 +37,7 @@ def test_control_poly_tail(recorder):
     flagged = all(listed[v.claim].status == Status.NOT_APPLICABLE and "exp|logistic" in listed[v.claim].reason for v in forced) and all(
         v.status == Status.VIOLATED for v in forced
     )
-    recorder.record_control(
+    record_control(
         "control.poly_tail",
         expected="max-margin claims not applicable (loss), and violated when judged anyway",
         observed=f"angle(w_prod, ū) settles at {angle:.3g}; " + ", ".join(f"{v.claim}: {v.status.value}" for v in forced),
@@ -46,7 +46,7 @@ def test_control_poly_tail(recorder):
     assert flagged, forced
 
 
-def test_control_bad_init(recorder):
+def test_control_bad_init(record_control):
     # d = 1, one point z = 1, L = 2 scalar layers a(0) = 2, b(0) = −2: R(W(0)) = e^4 > ℓ(0).
     # Plain small-step GD (the true dynamics; the normalised flow is singular at the critical
     # point 0 that this run approaches) shows the risk going to ℓ(0) = 1, not to 0.
@@ -63,7 +63,7 @@ def test_control_bad_init(recorder):
     risk_claim = {v.claim: v for v in check_claims(traj_gf, setup)}["gf.risk_to_zero"]
     to_l0 = bool(np.all(np.diff(risks) <= 0) and risks[-1] >= EXP.ell_at_zero and risks[-1] - EXP.ell_at_zero < 0.05)
     flagged = (not a12[0]) and risk_claim.status == Status.NOT_APPLICABLE and "A1.2" in risk_claim.reason and to_l0
-    recorder.record_control(
+    record_control(
         "control.bad_init",
         expected="A1.2 violated, gf.risk_to_zero not applicable, risk -> ℓ(0) = 1 (not 0)",
         observed=f"A1.2: {a12[1]}; gf.risk_to_zero: {risk_claim.status.value}; R: {risks[0]:.4g} -> {risks[-1]:.6f} after 30000 GD steps (η = 1e-3)",
@@ -72,7 +72,7 @@ def test_control_bad_init(recorder):
     assert flagged
 
 
-def test_control_zero_init(recorder):
+def test_control_zero_init(record_control):
     # W ≡ 0 with L = 3: ∇R = 0, the flow stands still; A1.2 fails and no claim may hold.
     p = planted_case(planted_problem(2, n=10, d=3, gamma=0.3, n_sv=3, sv_rank=3))
     W0 = init_layers("zero", 3, [3, 3], 0)
@@ -83,7 +83,7 @@ def test_control_zero_init(recorder):
     # The data lemmas are properties of the data, not of the run: they are left out here.
     holding = [v.claim for v in verdicts if v.status == Status.HOLDS and REGISTRY[v.claim].kind != "data"]
     flagged = (not a12[0]) and not holding and traj.stop_reason.startswith("critical point")
-    recorder.record_control(
+    record_control(
         "control.zero_init",
         expected="A1.2 violated (∇R = 0), no claim about the run marked as holding",
         observed=f"A1.2: {a12[1]}; stop: {traj.stop_reason}; holding: {holding or 'none'}",
@@ -92,7 +92,7 @@ def test_control_zero_init(recorder):
     assert flagged, holding
 
 
-def test_control_non_separable(recorder):
+def test_control_non_separable(record_control):
     # XOR: no separating direction. Loading it as a problem is refused with a clear message;
     # accepted without the check, every claim that needs separability is not applicable.
     X = np.array([[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]]) / 2
@@ -109,7 +109,7 @@ def test_control_non_separable(recorder):
     needing = [cid for cid, c in REGISTRY.items() if "separable" in c.needs and "gf" in c.methods]
     wrong = [cid for cid in needing if not (verdicts[cid].status == Status.NOT_APPLICABLE and "separable" in verdicts[cid].reason)]
     flagged = "not linearly separable" in refused and not wrong
-    recorder.record_control(
+    record_control(
         "control.non_separable",
         expected="rejected with a clear message; every claim needing separability not applicable",
         observed=f"refused: {refused!r}; {len(needing) - len(wrong)}/{len(needing)} claims not applicable (separable)",

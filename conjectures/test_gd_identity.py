@@ -4,11 +4,14 @@
 recorded step to rounding.
 """
 
-from cases import check_examples, run_cases
-from aligncheck.dynamics.spec import RunSpec
-from aligncheck.data.planted import planted_problem
+import pytest
 
-CLAIM_IDS = ("gd.balancedness_identity",)
+from aligncheck.claims.registry import ids
+from aligncheck.data.planted import planted_problem
+from aligncheck.dynamics.spec import RunSpec
+from aligncheck.testing.strategies import run_cases
+
+CLAIMS = ids(group="gd_identity")
 
 PINS = (
     # GD with the exp loss and η = 0.5 overflows at step 26: the run must end cleanly at the
@@ -18,5 +21,11 @@ PINS = (
 )
 
 
-def test_gd_balancedness_identity(check_case):
-    check_examples(check_case, run_cases(method="gd", min_depth=2), CLAIM_IDS, PINS)
+@pytest.fixture(scope="module")
+def group(request, check_group):
+    return check_group(request, run_cases(method="gd", min_depth=2), CLAIMS, pins=PINS)
+
+
+@pytest.mark.parametrize("claim", CLAIMS)
+def test_claim(group, claim):
+    group.assert_claim(claim)

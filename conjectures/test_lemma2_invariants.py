@@ -3,10 +3,19 @@
 gf.risk_monotone and gf.balancedness need no assumption; the Lemma 2 bounds need A1.1, A1.2.
 """
 
-from cases import check_examples, run_cases
+import pytest
 
-CLAIM_IDS = ("gf.risk_monotone", "gf.balancedness", "gf.lemma2_rank_bound", "gf.lemma2_alignment_bound")
+from aligncheck.claims.registry import ids
+from aligncheck.testing.strategies import run_cases
+
+CLAIMS = ids(group="lemma2")
 
 
-def test_invariants_and_lemma2_bounds(check_case):
-    check_examples(check_case, run_cases(method="gf"), CLAIM_IDS)
+@pytest.fixture(scope="module")
+def group(request, check_group):
+    return check_group(request, run_cases(method="gf"), CLAIMS)
+
+
+@pytest.mark.parametrize("claim", CLAIMS)
+def test_claim(group, claim):
+    group.assert_claim(claim)

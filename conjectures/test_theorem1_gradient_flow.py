@@ -1,12 +1,21 @@
 """Gradient flow, Theorem 1 (submission) / §2 (camera-ready): risk → 0, norms → ∞, rank one, alignment.
 
-Assumptions A1.1 and A1.2 (claims.md); examples where A1.2 fails are recorded as not applicable.
+Assumptions A1.1 and A1.2 (claims.md); examples where A1.2 never holds are recorded as not applicable.
 """
 
-from cases import check_examples, run_cases
+import pytest
 
-CLAIM_IDS = ("gf.risk_to_zero", "gf.norms_diverge", "gf.rank_one", "gf.adjacent_alignment", "gf.product_alignment")
+from aligncheck.claims.registry import ids
+from aligncheck.testing.strategies import run_cases
+
+CLAIMS = ids(group="theorem1")
 
 
-def test_gradient_flow_limits(check_case):
-    check_examples(check_case, run_cases(method="gf"), CLAIM_IDS)
+@pytest.fixture(scope="module")
+def group(request, check_group):
+    return check_group(request, run_cases(method="gf"), CLAIMS)
+
+
+@pytest.mark.parametrize("claim", CLAIMS)
+def test_claim(group, claim):
+    group.assert_claim(claim)

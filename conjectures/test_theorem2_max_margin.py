@@ -6,13 +6,15 @@ Examples are drawn in the theorem's setting: d independent support vectors spann
 """
 
 import numpy as np
+import pytest
 
-from cases import check_examples, run_cases
+from aligncheck.claims.registry import ids
+from aligncheck.data.planted import planted_problem
 from aligncheck.data.problem import Problem
 from aligncheck.dynamics.spec import RunSpec
-from aligncheck.data.planted import planted_problem
+from aligncheck.testing.strategies import run_cases
 
-CLAIM_IDS = ("gf.max_margin_v1", "gf.max_margin_product", "gf.margin_corollary")
+CLAIMS = ids(group="theorem2")
 
 # False violations found on the way (issue 8), kept as regression examples. Both are depth-1 runs
 # on problems whose every point is a support vector, stopped while the offset w_prod − (its ū
@@ -38,5 +40,11 @@ PINS = (
 )
 
 
-def test_gradient_flow_max_margin(check_case):
-    check_examples(check_case, run_cases(method="gf", generic=True), CLAIM_IDS, pins=PINS)
+@pytest.fixture(scope="module")
+def group(request, check_group):
+    return check_group(request, run_cases(method="gf", generic=True), CLAIMS, pins=PINS)
+
+
+@pytest.mark.parametrize("claim", CLAIMS)
+def test_claim(group, claim):
+    group.assert_claim(claim)

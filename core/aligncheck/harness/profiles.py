@@ -8,7 +8,9 @@
   database, 2,000 examples per gradient-flow property and 300 per GD property (hours; run it
   with ``--hypothesis-seed=S`` for a session that replays, see tools/campaign.sh).
 
-Choose with ``pytest --hypothesis-profile=NAME`` or the HYPOTHESIS_PROFILE variable.
+The pytest plugin (aligncheck.harness.plugin) registers them and loads the project's default
+(the ``aligncheck_hypothesis_profile`` ini option); choose another with
+``pytest --hypothesis-profile=NAME`` or the HYPOTHESIS_PROFILE variable.
 """
 
 from __future__ import annotations
@@ -31,13 +33,17 @@ BUDGETS: dict[str, dict[str, int]] = {
 }
 
 
-def register() -> None:
+def register(default: str | None = "ci") -> None:
+    """Register the profiles, and load HYPOTHESIS_PROFILE if set, else ``default`` (None: leave the
+    active profile alone)."""
     common = dict(deadline=None, suppress_health_check=_SLOW, print_blob=True)
     settings.register_profile("ci", derandomize=True, database=None, max_examples=BUDGETS["ci"]["default"], **common)
     settings.register_profile("dev", max_examples=BUDGETS["dev"]["default"], **common)
     settings.register_profile("thorough", max_examples=BUDGETS["thorough"]["default"], **common)
     settings.register_profile("campaign", derandomize=False, database=None, max_examples=BUDGETS["campaign"]["default"], **common)
-    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+    name = os.environ.get("HYPOTHESIS_PROFILE", default)
+    if name is not None:
+        settings.load_profile(name)
 
 
 def examples(cost: str = "default") -> int:

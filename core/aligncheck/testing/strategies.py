@@ -15,6 +15,7 @@ from aligncheck.data.planted import (
     planted_problem,
 )
 from aligncheck.data.problem import Problem
+from aligncheck.dynamics.spec import RunSpec
 from aligncheck.errors import ProblemError
 from aligncheck.numerics.network import INITS
 
@@ -24,6 +25,7 @@ __all__ = [
     "init_seeds",
     "inits",
     "planted_cases",
+    "run_cases",
     "planted_problems",
     "planted_shapes",
     "generic_planted_problems",
@@ -160,3 +162,53 @@ def generic_planted_problems(*, d: int | SearchStrategy[int] | None = None, max_
         return planted_problem(draw(seeds()), n=n, d=dd, gamma=draw(gammas()), n_sv=dd, sv_rank=dd)
 
     return build()
+
+
+@st.composite
+def run_cases(
+    draw,
+    *,
+    method: str = "gf",
+    min_depth: int = 1,
+    max_depth: int = 6,
+    sv_span=None,
+    generic: bool = False,
+    min_d: int = 1,
+    paper_step: bool = False,
+    gd_steps: int | None = None,
+    loss: str | None = None,
+    gd_step: float | None = None,
+    init_scale: float = 1.0,
+    max_others: int = 8,
+):
+    """(PlantedProblem, RunSpec): depth min_depth..max_depth, any init, both losses (or ``loss``).
+
+    ``generic``: problems in the max-margin theorems' 'almost all data' position (d independent
+    support vectors spanning R^d). For GD: with ``paper_step`` the paper's step rule and the
+    logistic loss (default 2000 steps); with ``gd_step`` that constant step; otherwise a short
+    constant-step run (200 steps, η ∈ {0.01, 0.1, 0.5}). ``gd_steps`` overrides the step count.
+    ``init_scale``: the initialisation scale (small starts keep Lemma 2's D small).
+    ``max_others``: at most this many non-support points in generic problems.
+    """
+    d = st.integers(min_value=min_d, max_value=6)
+    planted = draw(generic_planted_problems(d=d, max_others=max_others) if generic else planted_problems(d=d, sv_span=sv_span))
+    depth = draw(depths(min_depth, max_depth))
+    if paper_step:  # the paper's step rule (A3.5): logistic loss only
+        extra = {"gd_step": None, "gd_steps": gd_steps or 2000}
+        loss = "logistic"
+    elif method == "gd":
+        step = gd_step if gd_step is not None else draw(st.sampled_from([0.01, 0.1, 0.5]))
+        extra = {"gd_step": step, "gd_steps": gd_steps or 200}
+    else:
+        extra = {}
+    spec = RunSpec(
+        depth=depth,
+        loss=loss or draw(st.sampled_from(["exp", "logistic"])),
+        init=draw(inits()),
+        seed=draw(init_seeds()),
+        init_scale=init_scale,
+        widths=tuple(draw(widths(planted.d, depth))),
+        method=method,
+        **extra,
+    )
+    return planted, spec

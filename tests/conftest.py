@@ -1,3 +1,0 @@
-from aligncheck.harness.profiles import register
-
-register()
