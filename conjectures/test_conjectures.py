@@ -7,7 +7,7 @@ conjecture at all (everything inconclusive or not applicable), since then it has
 
 from hypothesis import given, settings
 
-from cases import run_cases
+from cases import group_seed, run_cases
 from core.profiles import examples
 from core.verdicts import Status
 
@@ -20,7 +20,7 @@ def _collect(check_case, cases, cid, budget=None):
         verdicts, _ = check_case(*case, (cid,))
         seen.extend(v.status for v in verdicts)
 
-    (budget(example) if budget is not None else example)()
+    group_seed((cid,))(budget(example) if budget is not None else example)()
     assert {Status.HOLDS, Status.VIOLATED} & set(seen), f"{cid}: no example could judge it ({sorted(s.value for s in set(seen))})"
 
 
