@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .backends import format_from_log
 from .losses import Loss
 from .network import Layers
 from .risk import evaluate
@@ -60,9 +61,9 @@ class Setup:
         if grad_zero:
             out["A1.2"] = (False, "∇R(W(0)) = 0: W(0) is a critical point")
         elif not risk_ok:
-            out["A1.2"] = (False, f"R(W(0)) = {math.exp(float(ev.log_risk)):.6g} > ℓ(0) = {self.loss.ell_at_zero:.6g}")
+            out["A1.2"] = (False, f"R(W(0)) = {format_from_log(float(ev.log_risk))} > ℓ(0) = {self.loss.ell_at_zero:.6g}")
         else:
-            out["A1.2"] = (True, f"R(W(0)) = {math.exp(float(ev.log_risk)):.6g} ≤ ℓ(0), ∇R ≠ 0")
+            out["A1.2"] = (True, f"R(W(0)) = {format_from_log(float(ev.log_risk))} ≤ ℓ(0), ∇R ≠ 0")
         if mm is None:
             out["A2.7"] = (False, "no max-margin direction (not separable)")
         else:

@@ -17,12 +17,12 @@ import numpy as np
 from .assumptions import Setup
 from .claims import SUPPORT_PHASE_GROWTH, check_claims, support_phase_norm
 from .confirm import CONFIRM_DIGITS, confirm
-from .dynamics import Trajectory, gradient_descent, gradient_flow
+from .dynamics import Trajectory, check_start, gradient_descent, gradient_flow
 from .errors import ProblemError
 from .late_phase import continue_in_mpmath, gradient_flow_mp
 from .losses import get_loss
 from .metrics import lemma2_D
-from .network import init_layers
+from .network import check_network_size, init_layers
 from .paper_gd import paper_step_gd
 from .problem import Problem
 from .verdicts import Verdict
@@ -94,7 +94,9 @@ def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = Non
         raise ProblemError(f"unknown method {spec.method!r}: choose gf or gd")
     loss = get_loss(spec.loss)
     Z = problem.Z
+    check_network_size(problem.d, spec.hidden_widths(problem.d))  # before allocating the layers
     layers0 = init_layers(spec.init, problem.d, spec.hidden_widths(problem.d), spec.seed, scale=spec.init_scale, mean_z=Z.mean(axis=0))
+    check_start(Z, loss, layers0)  # ProblemError if W(0) is outside the float64 engine's range
     if spec.method == "gd" and (spec.precision is not None or spec.late_phase):
         raise ProblemError("--precision and --late-phase apply to gradient flow (--method gf); GD runs are replayed at high precision only to confirm a violation")
     if spec.method == "gf":
