@@ -247,6 +247,11 @@ def gradient_flow(
     settings = {"rtol": rtol, "atol": atol, "s_max": s_max, "checkpoint_every": checkpoint_every, "integrator": "scipy BDF, analytic Jacobian"}
     if not np.any(g0):
         return Trajectory("gf", Z, loss, checkpoints, "critical point: ∇R(W(0)) = 0", evals, 0.0, settings=settings)
+    floor_reason = f"float64 floor: eps·max|m| reached {margin_floor:g}"
+    if at_floor(theta0):
+        # Already past the floor (margins ≥ 4.5e9 at the start, e.g. huge data or init scales):
+        # nothing float64 can integrate, and no Jacobian of margins that large is formed.
+        return Trajectory("gf", Z, loss, checkpoints, floor_reason + " at the start", evals, 0.0, settings=settings)
     if robust_norm(g0) * speed(theta0) < CRITICAL_GRADIENT:
         # The stop test of every accepted step, applied at s = 0: a start this close to a critical
         # point (e.g. layers of size 1e-8 or 1e-300 at depth 2, next to the saddle at W = 0) would
@@ -254,11 +259,6 @@ def gradient_flow(
         # (the absolute atol 1e-12 against layers of 1e-8): measured, a false gf.balancedness
         # violation (drift 1.5e-6 > 1e-7) from init scale 1e-8 at depth 2.
         return Trajectory("gf", Z, loss, checkpoints, f"approaching a critical point at the start: {_CRITICAL_WHAT}", evals, 0.0, settings=settings)
-    floor_reason = f"float64 floor: eps·max|m| reached {margin_floor:g}"
-    if at_floor(theta0):
-        # Already past the floor (margins ≥ 4.5e9 at the start, e.g. huge data or init scales):
-        # nothing float64 can integrate, and no Jacobian of margins that large is formed.
-        return Trajectory("gf", Z, loss, checkpoints, floor_reason + " at the start", evals, 0.0, settings=settings)
     t0 = time.perf_counter()
     # One BLAS thread: the matrices are small (N ≤ a few hundred), and OpenBLAS's threads made
     # the integrator 2-3x slower and its evaluation counts machine-dependent (measured, d = 10).
