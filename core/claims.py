@@ -22,7 +22,7 @@ import numpy as np
 
 from . import paper_gd
 from .assumptions import Setup, a12_start
-from .backends import Backend, backend_named
+from .backends import Backend, backend_named, robust_norm
 from .certify import Certificate, certify_alignment_bound, certify_rank_bound
 from .data_lemmas import alpha, alpha_verdict, sign_lemma_search, sign_lemma_verdict
 from .metrics import TrajectoryMetrics, balancedness, restarted, trajectory_metrics
@@ -515,11 +515,14 @@ def smoothed_margin_monotone(run: RunRecord) -> Verdict:
         inv = -log_nR  # ℓ^{-1}(y) = −log y
     elif name == "logistic":
         # ℓ^{-1}(y) = −log(expm1(y)); for tiny y, log expm1(y) = log y + y/2 + O(y²) (no underflow).
+        # Formed only where it is used, n·R < ℓ(0) = log 2 (below): elsewhere expm1(n·R) can
+        # overflow (n·R > 709) and would only be discarded.
         y = np.exp(np.minimum(log_nR, 700.0))
         tiny = log_nR < -18
-        inv = np.empty_like(log_nR)
+        used = log_nR < math.log(run.setup.loss.ell_at_zero)
+        inv = np.full_like(log_nR, np.nan)
         inv[tiny] = -(log_nR[tiny] + y[tiny] / 2)
-        inv[~tiny] = -np.log(np.expm1(y[~tiny]))
+        inv[used & ~tiny] = -np.log(np.expm1(y[used & ~tiny]))
     else:
         return Verdict(cid, Status.NOT_APPLICABLE, None, None, f"ℓ^-1 not implemented for the {name} loss")
     rho = np.exp(np.log(np.where(tm.stack("frob") > 0, tm.stack("frob"), np.nan)).sum(axis=1))
@@ -569,17 +572,18 @@ def gd_balancedness_identity(run: RunRecord) -> Verdict:
     eps = np.finfo(float).eps
     worst_ratio, worst = 0.0, 0.0
     for cp in pairs:
-        G = risk_gradients(traj.Z, traj.loss, cp.layers)
+        # The updates U_k = η·G_k, as the step applied them: finite whenever W(t+1) is, where η²
+        # alone can overflow (η = 1e308) and η²·(GᵀG) would be inf·0 or inf.
+        U = [cp.step_size * G for G in risk_gradients(traj.Z, traj.loss, cp.layers)]
         lhs = [b - a for a, b in zip(balancedness(cp.layers), balancedness(cp.next_layers))]
-        eta2 = cp.step_size**2
         for k in range(len(lhs)):
-            rhs = eta2 * (G[k + 1].T @ G[k + 1] - G[k] @ G[k].T)
-            res = float(np.linalg.norm(lhs[k] - rhs))
+            rhs = U[k + 1].T @ U[k + 1] - U[k] @ U[k].T
+            res = robust_norm(lhs[k] - rhs)  # entries ~‖W‖²: numpy's norm would square them again
             W1, W2 = cp.layers[k], cp.layers[k + 1]
             # Rounding: fl(W − ηG) has error ≤ eps·|W'| entrywise; it enters Δ through products
             # with W, each a sum over at most max(shape) terms: 8·(m+2)·eps·(‖W_k‖² + ‖W_{k+1}‖²).
             m = max(W1.shape + W2.shape)
-            tol = 8 * (m + 2) * eps * (float(np.sum(W1 * W1)) + float(np.sum(W2 * W2)) + eta2 * float(np.sum(G[k] ** 2) + np.sum(G[k + 1] ** 2)))
+            tol = 8 * (m + 2) * eps * (float(np.sum(W1 * W1)) + float(np.sum(W2 * W2)) + float(np.sum(U[k] ** 2) + np.sum(U[k + 1] ** 2)))
             ratio = res / tol if tol > 0 else (math.inf if res > 0 else 0.0)
             if ratio > worst_ratio:
                 worst_ratio, worst = ratio, res

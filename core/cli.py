@@ -37,7 +37,7 @@ from core.losses import LOSSES
 from core.maxmargin import MaxMargin
 from core.network import INITS
 from core.problem import Problem, load_problem
-from core.runner import RunOutcome, RunSpec, replay_command, run_checked
+from core.runner import RunOutcome, RunSpec, replay_command, run_checked, validated_start
 from core.verdicts import Status
 
 __all__ = ["build_parser", "main"]
@@ -375,6 +375,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     spec = _spec(args)
     problem = load_problem(args.data)
     widths = spec.hidden_widths(problem.d)  # ProblemError on a depth/widths mismatch, before running
+    validated_start(problem, spec)  # every up-front refusal before the note on how long it takes
     note = up_front_note(problem.n, problem.d, method=spec.method, gd_steps=spec.gd_steps, precision=spec.precision, late_phase=spec.late_phase)
     if note is not None:  # what will take long, before it does (one line; the cost model is core.cost)
         print(f"{PROG}: {_one_line(note)}", file=sys.stderr, flush=True)

@@ -22,13 +22,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.integrate import BDF
+from scipy.linalg import LinAlgWarning
 from threadpoolctl import threadpool_limits
 
-from .backends import FLOAT64, Backend
+from .backends import FLOAT64, Backend, format_from_log, log_norm, robust_norm
 from .errors import ProblemError
 from .losses import Loss
 from .network import Layers, flatten, unflatten
@@ -41,6 +43,13 @@ from .risk import evaluate, hessian, risk_gradients
 # non-separable data (measured: it falls from 2e-2 to 6e-9 within s = 0.16 on XOR data, while
 # separable planted runs, depths 1-6, every init, stay above 0.19).
 CRITICAL_GRADIENT = 1e-8
+_CRITICAL_WHAT = f"‖∇log R‖·sqrt(1+‖θ‖²) < {CRITICAL_GRADIENT:g}"
+
+# GD runs (constant step and the paper's rule) take at most this many steps: a paper-rule run
+# keeps a per-step log (five Python floats per step before it becomes arrays, ~160 bytes: 160 MB
+# at 10^6 steps) and a step costs 30-65 µs (10^6 steps: about a minute; 10^9 would be 8-18 hours).
+# The conjecture runs use 30,000-50,000 steps.
+MAX_GD_STEPS = 10**6
 
 # gradient_flow's default evaluation budget (a cost bound: see max_evals, and core.cost).
 MAX_FLOW_EVALS = 20_000
@@ -90,6 +99,68 @@ def _check_layers(layers: Layers) -> None:
     for k, W in enumerate(layers, 1):
         if not np.all(np.isfinite(np.asarray(W, dtype=float))):
             raise ProblemError(f"layer W_{k} has a NaN or infinite entry")
+
+
+# ---------------------------------------------------------------------------
+# the float64 engine's range: which states it accepts (W(0), every GD iterate)
+
+# Upper end. Every product of layer norms ∏_{k∈S} ‖W_k‖_F (S any set of layers) times
+# max(1, max_i ‖z_i‖) must stay ≤ RANGE_TOP: w_prod, the margins, the factors a_k and b_k of every
+# layer gradient and the blocks of the Hessian's Jacobian J are bounded by such products, and the
+# engine squares them (‖w_prod‖², ‖W_k‖_F² from the singular values, W_kᵀW_k in the balancedness
+# invariants, JᵀH_wJ in the Hessian). At 1e150 the squares stay ≤ 1e300, below float64's 1.8e308
+# with 8 decades to spare for the sums over entries; beyond it they overflow to inf.
+RANGE_TOP = 1e150
+# Lower end. The layer gradients ∇_{W_k} log R = a_k b_kᵀ are bounded by the product of the other
+# layers' norms times ‖∇_w log R‖; where every such bound is below float64's smallest normal
+# number (2.2e-308) they round to subnormals or to 0, and a start that is not a critical point
+# would look like one (A1.2 reported failing, the flow stopped at once). Exact zeros are not a
+# range problem: with two or more zero layers (W ≡ 0) every gradient is exactly 0, a true critical
+# point, and with one (W_1 = 0) only that layer's gradient is tested.
+GRADIENT_TINY = float(np.finfo(float).tiny)
+
+
+def _log_frobs(layers: Layers) -> list[float]:
+    return [log_norm(np.asarray(W, dtype=float)) for W in layers]
+
+
+def beyond_range(layers: Layers, z_norm: float) -> str | None:
+    """Why ``layers`` are outside the upper end of the float64 engine's range (a non-finite entry,
+    or a product of layer norms times max(1, ``z_norm``) above RANGE_TOP), or None. ``z_norm``:
+    max_i ‖z_i‖ of the data. Cheap: one pass over each layer where the norms are moderate."""
+    logs = _log_frobs(layers)
+    for k, lg in enumerate(logs, 1):
+        if not lg < math.inf:  # inf or nan
+            return f"W_{k} has a NaN or infinite entry"
+    top = sum(max(0.0, lg) for lg in logs) + (max(0.0, math.log(z_norm)) if z_norm > 0 else 0.0)
+    if top > math.log(RANGE_TOP):
+        return (f"∏_k max(1, ‖W_k‖_F)·max(1, max_i ‖x_i‖) = {format_from_log(top, '.3g')} > {RANGE_TOP:g}: "
+                "margins, layer gradients and their squares would overflow float64")
+    return None
+
+
+def check_start(Z: np.ndarray, loss: Loss, layers0: Layers) -> None:
+    """Raise ProblemError (one line, with advice) unless the float64 engine can start from W(0) =
+    ``layers0`` on data Z (n, d): finite entries, products of layer norms within RANGE_TOP, and layer
+    gradients that do not underflow (see RANGE_TOP and GRADIENT_TINY for the reasons)."""
+    z_norm = float(np.max(np.linalg.norm(Z, axis=1))) if Z.size else 0.0
+    why = beyond_range(layers0, z_norm)
+    if why is not None:
+        raise ProblemError(f"W(0) is beyond the float64 engine's range: {why}; use a smaller --init-scale (or rescale the data)")
+    logs = _log_frobs(layers0)
+    nonzero = [lg for lg in logs if lg > -math.inf]
+    log_g = log_norm(evaluate(Z, loss, layers0).grad_w)
+    if len(logs) - len(nonzero) >= 2 or log_g == -math.inf:
+        return  # every layer gradient exactly 0 (a true critical point), not an underflow
+    # The largest of the bounds: leave out the zero layer if there is one, else the smallest layer.
+    left_out = min(nonzero) if len(nonzero) == len(logs) else 0.0
+    scale = sum(nonzero) - left_out + log_g
+    if scale < math.log(GRADIENT_TINY):
+        raise ProblemError(
+            f"W(0) is beyond the float64 engine's range: its layer gradients are at most {format_from_log(scale, '.3g')} "
+            f"(products of the other layers' norms times ‖∇_w log R‖), below float64's smallest normal number "
+            f"{GRADIENT_TINY:.3g}, so W(0) would look like a critical point; use a larger --init-scale"
+        )
 
 
 def gradient_flow(
@@ -146,14 +217,16 @@ def gradient_flow(
 
     def rhs(s, theta):
         _, g = grad(theta)
-        gn = np.linalg.norm(g)
+        # robust_norm: a tiny but representable gradient (layers of size 1e-300 at depth 2) must
+        # not have its norm underflow to 0 (numpy's norm squares the entries).
+        gn = robust_norm(g)
         return -speed(theta) * (g / gn) if gn > 0 else np.zeros_like(theta)
 
     def jac(s, theta):
         # F = −c ĝ with c = speed(θ), ĝ = G/‖G‖, G = ∇θ log R, H = ∇²θ log R:
         # ∂F/∂θ = −ĝ (∇c)^T − (c/‖G‖)(I − ĝĝ^T) H, with ∇c = θ/c.
         ev, g = grad(theta)
-        gn = np.linalg.norm(g)
+        gn = robust_norm(g)
         gh = g / gn
         c = speed(theta)
         H = hessian(Z, loss, unflatten(theta, shapes), ev=ev)
@@ -168,30 +241,58 @@ def gradient_flow(
             return False
         return target_layer_norm is None or min(float(np.linalg.norm(W)) for W in layers) >= target_layer_norm
 
+    def outside(theta) -> bool:
+        return beyond_range(unflatten(theta, shapes), z_norm) is not None
+
     def at_floor(theta) -> bool:
         ev = counted(theta)
         return FLOAT64.eps * float(np.max(np.abs(ev.margins))) >= margin_floor
 
+    z_norm = float(np.max(np.linalg.norm(Z, axis=1)))
     _, g0 = grad(theta0)
     checkpoints = [Checkpoint(0.0, unflatten(theta0.copy(), shapes))]
     settings = {"rtol": rtol, "atol": atol, "s_max": s_max, "checkpoint_every": checkpoint_every, "integrator": "scipy BDF, analytic Jacobian"}
     if not np.any(g0):
         return Trajectory("gf", Z, loss, checkpoints, "critical point: ∇R(W(0)) = 0", evals, 0.0, settings=settings)
+    floor_reason = f"float64 floor: eps·max|m| reached {margin_floor:g}"
+    if at_floor(theta0):
+        # Already past the floor (margins ≥ 4.5e9 at the start, e.g. huge data or init scales):
+        # nothing float64 can integrate, and no Jacobian of margins that large is formed.
+        return Trajectory("gf", Z, loss, checkpoints, floor_reason + " at the start", evals, 0.0, settings=settings)
+    if robust_norm(g0) * speed(theta0) < CRITICAL_GRADIENT:
+        # The stop test of every accepted step, applied at s = 0: a start this close to a critical
+        # point (e.g. layers of size 1e-8 or 1e-300 at depth 2, next to the saddle at W = 0) would
+        # stop after the first step anyway, and that step is not accurate relative to the state
+        # (the absolute atol 1e-12 against layers of 1e-8): measured, a false gf.balancedness
+        # violation (drift 1.5e-6 > 1e-7) from init scale 1e-8 at depth 2.
+        return Trajectory("gf", Z, loss, checkpoints, f"approaching a critical point at the start: {_CRITICAL_WHAT}", evals, 0.0, settings=settings)
     t0 = time.perf_counter()
     # One BLAS thread: the matrices are small (N ≤ a few hundred), and OpenBLAS's threads made
     # the integrator 2-3x slower and its evaluation counts machine-dependent (measured, d = 10).
     with threadpool_limits(limits=1, user_api="blas"):
         solver = BDF(rhs, 0.0, theta0, s_max, rtol=rtol, atol=atol * n0, jac=jac)
         next_cp = checkpoint_every
-        floor_reason = f"float64 floor: eps·max|m| reached {margin_floor:g}"
         # Step by step: checkpoints come from the dense output at equal steps of s; the stop
         # conditions are tested at every accepted step and located inside it by bisection.
         while True:
             # A trial step that BDF then rejects may overflow (L = 1 grows like e^s); the accepted
             # state is checked for finiteness below, so these intermediate warnings are noise.
-            with np.errstate(over="ignore", invalid="ignore"):
-                msg = solver.step()
-            if solver.status == "failed":
+            with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("error", LinAlgWarning)
+                try:
+                    msg = solver.step()
+                except ValueError as exc:
+                    # scipy's LU solve refuses a non-finite Newton iterate (a trial step that
+                    # overflowed, e.g. W_1 = 0 next to layers of norm 1e100, where the Jacobian is
+                    # ~1e197) instead of rejecting the step; BDF keeps its last accepted state.
+                    msg, failed = f"a trial step produced non-finite values ({exc})", True
+                except LinAlgWarning as exc:
+                    # An exactly singular Newton matrix I − hγJ: Jacobian entries so large that
+                    # the identity is lost to rounding (rows of norm 1e-149 next to 1e140: ~1e280).
+                    msg, failed = f"singular Newton matrix ({exc})", True
+                else:
+                    failed = solver.status == "failed"
+            if failed:
                 s_end, theta_end, reason = solver.t, solver.y, f"integrator failed: {msg}"
             else:
                 dense = solver.dense_output()
@@ -201,12 +302,17 @@ def gradient_flow(
                         s_end = _first_true(lambda s: met(dense(s)), solver.t_old, solver.t)
                         theta_end, reason = dense(s_end), why
                         break
+                if outside(theta_end):
+                    # The run ends at the last state inside the float64 range (RANGE_TOP), whose
+                    # metrics are all finite; a located target or floor beyond it is not reached.
+                    s_end = _bracket(lambda s: outside(dense(s)), solver.t_old, s_end)[0]
+                    theta_end, reason = dense(s_end), f"float64 range: {beyond_range(unflatten(solver.y, shapes), z_norm)}"
                 if reason is None:
                     _, g_end = grad(solver.y)
                     if not np.all(np.isfinite(solver.y)) or np.linalg.norm(g_end) * speed(solver.y) < CRITICAL_GRADIENT:
                         # The normalised direction ∇R/‖∇R‖ is undefined at a critical point: the
                         # reparametrised flow would cross it where gradient flow only approaches it.
-                        reason = "approaching a critical point: ‖∇log R‖·sqrt(1+‖θ‖²) < %g" % CRITICAL_GRADIENT
+                        reason = f"approaching a critical point: {_CRITICAL_WHAT}"
                 if reason is None and evals > max_evals:
                     reason = f"evaluation budget of {max_evals} gradient evaluations exhausted"
                 if reason is None and solver.status == "finished":
@@ -258,13 +364,27 @@ class _LastEvaluation:
 def _first_true(pred, a: float, b: float, rel: float = 1e-12) -> float:
     """The first s in (a, b] where ``pred`` holds, by bisection (pred(b) is true; the conditions
     tested are monotone along the flow to within the step)."""
+    return _bracket(pred, a, b, rel)[1]
+
+
+def _bracket(pred, a: float, b: float, rel: float = 1e-12) -> tuple[float, float]:
+    """(a', b') with a ≤ a' < b' ≤ b, b' − a' ≤ rel·max(1, |b|), pred false at a' (or a' = a) and
+    true at b', by bisection (pred(b) is true)."""
     while b - a > rel * max(1.0, abs(b)):
         mid = 0.5 * (a + b)
         if pred(mid):
             b = mid
         else:
             a = mid
-    return b
+    return a, b
+
+
+def check_gd_steps(steps: int) -> None:
+    """ProblemError unless ``steps`` is an integer in [1, MAX_GD_STEPS]."""
+    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+        raise ProblemError(f"the number of GD steps must be a positive integer, got {steps}")
+    if steps > MAX_GD_STEPS:
+        raise ProblemError(f"at most {MAX_GD_STEPS:,} GD steps are supported (memory of the per-step log, run time), got {steps:,}")
 
 
 def speed(theta: np.ndarray) -> float:
@@ -289,21 +409,23 @@ def gradient_descent(
     _check_layers(layers0)
     if not (step > 0 and math.isfinite(step)):
         raise ProblemError(f"step size must be a positive finite number, got {step}")
-    if int(steps) != steps or steps < 1:
-        raise ProblemError(f"the number of GD steps must be a positive integer, got {steps}")
+    check_gd_steps(steps)
     marks = set(np.unique(np.geomspace(1, max(steps, 1), n_checkpoints).astype(int) - 1).tolist()) | {0}
     layers = tuple(np.array(W, dtype=float) for W in layers0)
     checkpoints: list[Checkpoint] = []
     reason, done = "step budget", steps
+    z_norm = float(np.max(np.linalg.norm(Z, axis=1)))
     t0 = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(steps):
             grads = risk_gradients(Z, loss, layers, bk)
             new = tuple(W - step * G for W, G in zip(layers, grads))
-            if not all(np.all(np.isfinite(W)) for W in new):
-                # Too large a step for this loss: the iterate overflowed. The run ends at the last
-                # finite iterate, and says so.
-                reason, done = f"diverged: step {t} produced a non-finite iterate (step size {step:g} too large)", t
+            why = beyond_range(new, z_norm)
+            if why is not None:
+                # Too large a step for this loss: the iterate overflowed, or left the range where
+                # its metrics are finite (see RANGE_TOP). The run ends at the last iterate inside
+                # it, and says so.
+                reason, done = f"diverged: step {t} produced an iterate outside float64's range ({why}; step size {step:g} too large)", t
                 break
             if t in marks:
                 checkpoints.append(Checkpoint(float(t), layers, new, step))

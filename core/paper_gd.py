@@ -37,8 +37,9 @@ import time
 import numpy as np
 from scipy.optimize import minimize
 
+from .backends import log_norm
 from .certify import certify_descent
-from .dynamics import Checkpoint, Trajectory, _check_layers
+from .dynamics import Checkpoint, Trajectory, _check_layers, beyond_range, check_gd_steps
 from .errors import ProblemError
 from .losses import Loss
 from .network import Layers, flatten, unflatten
@@ -114,13 +115,13 @@ def paper_step_gd(
     ``step_scale``: multiplies every η_t (1 = the paper's rule; other values only for controls,
     and recorded in settings, with "step_rule" then "paper×scale").
     Raises ProblemError if the loss fails A3.x (β_ℓ or G_ℓ undefined, e.g. the exp loss) or some
-    ‖x_i‖ > 1. Stops early, saying so, at a critical point (∇R = 0) or a non-finite iterate.
+    ‖x_i‖ > 1. Stops early, saying so, at a critical point (∇R = 0) or an iterate outside float64's range
+    (core.dynamics.beyond_range).
     """
     _require_a3x(loss)
     _require_unit_ball(Z)
     _check_layers(layers0)
-    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-        raise ProblemError(f"the number of GD steps must be a positive integer, got {steps}")
+    check_gd_steps(steps)
     if not (step_scale > 0 and math.isfinite(step_scale)):
         raise ProblemError(f"step_scale must be a positive finite number, got {step_scale}")
     steps = int(steps)
@@ -133,6 +134,7 @@ def paper_step_gd(
         R_t = float(np.nextafter(R_t, np.inf))
     if not (R_t >= 1 and math.isfinite(R_t) and F <= R_t - 1.0):
         raise ProblemError(f"R_0 must be ≥ 1 with W(0) ∈ B(R_0 − 1) (max_k ‖W_k(0)‖_F = {F:.6g}), got {radius0}")
+    z_norm = float(np.max(np.linalg.norm(Z, axis=1)))
     etas, radii, log_risks, log_g2, frobs = [], [R_t], [], [], [F]
     checkpoints: list[Checkpoint] = []
     radii_at: dict[int, float] = {}
@@ -142,18 +144,25 @@ def paper_step_gd(
         ev = evaluate(Z, loss, layers)
         lr = float(ev.log_risk)
         gsq = sum(float(np.sum(G * G)) for G in ev.grads)  # ‖∇ log R‖²
+        if gsq > 0:
+            log_gsq = math.log(gsq)
+        elif any(np.any(G) for G in ev.grads):  # the squares underflowed: tiny but not zero
+            log_gsq = 2.0 * log_norm(flatten(ev.grads))
+        else:
+            log_gsq = -math.inf
         log_risks.append(lr)
-        log_g2.append(2.0 * lr + math.log(gsq) if gsq > 0 else -math.inf)
+        log_g2.append(2.0 * lr + log_gsq)
         if t == steps:
             break
-        if gsq == 0:
+        if log_gsq == -math.inf:
             reason, done = f"critical point: ∇R(W({t})) = 0", t
             break
         eta = step_scale * math.exp(-max(0.0, _log_beta_R(R_t, L, loss)))  # min{1/β(R_t), 1}
         r = math.exp(lr)
         new = tuple(W - (eta * r) * G for W, G in zip(layers, ev.grads))
-        if not all(np.all(np.isfinite(W)) for W in new):
-            reason, done = f"diverged: step {t} produced a non-finite iterate", t
+        why = beyond_range(new, z_norm)
+        if why is not None:
+            reason, done = f"diverged: step {t} produced an iterate outside float64's range ({why})", t
             break
         if t in marks:
             checkpoints.append(Checkpoint(float(t), layers, new, eta))

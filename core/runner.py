@@ -17,12 +17,12 @@ import numpy as np
 from .assumptions import Setup, run_assumptions
 from .claims import CLAIMS, MM_VIOLATION_GROWTH, SUPPORT_PHASE_GROWTH, check_claims, support_phase_norm
 from .confirm import CONFIRM_DIGITS, confirm
-from .dynamics import Trajectory, extend_flow, gradient_descent, gradient_flow
+from .dynamics import Trajectory, check_gd_steps, check_start, extend_flow, gradient_descent, gradient_flow
 from .errors import ProblemError
 from .late_phase import continue_in_mpmath, gradient_flow_mp
 from .losses import get_loss
 from .metrics import lemma2_D
-from .network import init_layers
+from .network import Layers, check_network_size, init_layers
 from .paper_gd import paper_step_gd
 from .problem import Problem
 from .verdicts import Status, Verdict
@@ -94,16 +94,28 @@ class RunOutcome:
     verdicts: list[Verdict] = field(default_factory=list)
 
 
+def validated_start(problem: Problem, spec: RunSpec) -> Layers:
+    """W(0) for ``spec`` on ``problem``, after every check that can refuse the run up front
+    (method, widths and network size, GD steps, options, the start state's float64 range):
+    ProblemError naming what is wrong, before anything runs."""
+    if spec.method not in ("gf", "gd"):
+        raise ProblemError(f"unknown method {spec.method!r}: choose gf or gd")
+    if spec.method == "gd":
+        check_gd_steps(spec.gd_steps)
+        if spec.precision is not None or spec.late_phase:
+            raise ProblemError("--precision and --late-phase apply to gradient flow (--method gf); GD runs are replayed at high precision only to confirm a violation")
+    check_network_size(problem.d, spec.hidden_widths(problem.d))  # before allocating the layers
+    layers0 = init_layers(spec.init, problem.d, spec.hidden_widths(problem.d), spec.seed, scale=spec.init_scale, mean_z=problem.Z.mean(axis=0))
+    check_start(problem.Z, get_loss(spec.loss), layers0)  # W(0) inside the float64 engine's range
+    return layers0
+
+
 def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = None) -> RunOutcome:
     """Initialise, run the dynamics into the late phase and judge the claims ``ids`` (default:
     every claim registered for the method)."""
-    if spec.method not in ("gf", "gd"):
-        raise ProblemError(f"unknown method {spec.method!r}: choose gf or gd")
     loss = get_loss(spec.loss)
     Z = problem.Z
-    layers0 = init_layers(spec.init, problem.d, spec.hidden_widths(problem.d), spec.seed, scale=spec.init_scale, mean_z=Z.mean(axis=0))
-    if spec.method == "gd" and (spec.precision is not None or spec.late_phase):
-        raise ProblemError("--precision and --late-phase apply to gradient flow (--method gf); GD runs are replayed at high precision only to confirm a violation")
+    layers0 = validated_start(problem, spec)
     if spec.method == "gf":
         target = max(LATE_FACTOR * math.sqrt(max(1.0, lemma2_D(layers0))), _support_dominance_norm(problem, spec.depth))
         if spec.late_phase:  # float64 as far as it goes (its floor), then high precision

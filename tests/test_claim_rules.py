@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core.assumptions import Setup, a12_at
-from core.claims import GAP_THRESHOLD, NORM_THRESHOLD, RunRecord, _worst, check_claims, lemma2_alignment_bound, norms_diverge, rank_one
+from core.claims import GAP_THRESHOLD, NORM_THRESHOLD, RunRecord, _worst, lemma2_alignment_bound, norms_diverge, rank_one
 from core.dynamics import Checkpoint, Trajectory, gradient_flow
 from core.losses import EXP, LOGISTIC
 from core.metrics import trajectory_metrics
