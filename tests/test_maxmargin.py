@@ -365,3 +365,24 @@ def test_large_planted_problem_is_exact(n_sv, sv_rank):
     assert mm.gamma == pytest.approx(pp.gamma, rel=1e-9)
     assert mm.support.tolist() == pp.support.tolist()
     assert mm.sv_span_full == (sv_rank == 50)
+
+
+def test_repeated_rows_do_not_hang_quadprog():
+    # quadprog 0.1.14 loops forever on these constraints (row 0 repeated); the solver passes each
+    # row once. Run in a subprocess so that a regression fails (timeout) instead of hanging.
+    code = (
+        "import numpy as np\n"
+        "from aligncheck.data.maxmargin import max_margin\n"
+        "a = [-0.9518956775564114, 0.2627164072359929, 0.001]\n"
+        "mm = max_margin(np.array([a, a, [0.001, 0.001, 0.001]]))\n"
+        "print(mm.gamma, mm.support.tolist())\n"
+    )
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    gamma, support = proc.stdout.split(" ", 1)
+    assert float(gamma) == pytest.approx(0.0015845432293636402, rel=1e-12)
+    assert support.strip() == "[0, 1, 2]"  # both copies of the repeated row are support vectors

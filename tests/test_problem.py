@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -268,3 +270,128 @@ def test_load_csv_binary_garbage(tmp_path):
     path.write_bytes(b"\xff\xfe\x00\x81garbage")
     with raises_one_line(r"data\.csv: cannot read as \.csv"):
         load_problem(path)
+
+
+# ---------------------------------------------------------------------------
+# crashes on input the loader accepts (issue 8): each now one line of ProblemError
+
+
+def _npy_bytes() -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, GOOD_X)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        # np.load returns an ndarray for a .npy, not an NpzFile
+        (_npy_bytes(), r"not an \.npz archive \(it looks like a \.npy array\): save with np\.savez\(path, X=\.\.\., y=\.\.\.\)"),
+        (b"", r"cannot read as \.npz \(the file is empty"),
+    ],
+)
+def test_load_npz_that_is_not_an_archive(tmp_path, content, fragment):
+    path = tmp_path / "data.npz"
+    path.write_bytes(content)
+    with raises_one_line(r"data\.npz: " + fragment):
+        load_problem(path)
+
+
+def test_load_npz_header_declaring_more_than_the_file_holds(tmp_path):
+    # A hand-edited .npy header claiming 10^12 rows: numpy would allocate 24 TB before reading.
+    import zipfile
+
+    good = tmp_path / "good.npz"
+    np.savez(good, X=np.eye(3), y=np.ones(3))
+    with zipfile.ZipFile(good) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    header = members["X.npy"]
+    forged = header.replace(b"'shape': (3, 3), }           ", b"'shape': (999999999999, 3), }")
+    assert len(forged) == len(header)
+    path = tmp_path / "forged.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("X.npy", forged)
+        zf.writestr("y.npy", members["y.npy"])
+    with raises_one_line(r"forged\.npz: array 'X' is truncated or its header is corrupt \(the header declares shape \(999999999999, 3\)"):
+        load_problem(path)
+
+
+def test_load_corrupt_compressed_npz(tmp_path):
+    path = tmp_path / "data.npz"
+    np.savez_compressed(path, X=np.tile(GOOD_X, (50, 1)), y=np.tile(GOOD_Y, 50))
+    raw = bytearray(path.read_bytes())
+    for i in range(60, 90):  # inside the first member's deflate stream (zlib.error, not BadZipFile)
+        raw[i] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with raises_one_line(r"data\.npz: (cannot read as \.npz|array 'X' is truncated)"):
+        load_problem(path)
+
+
+def test_load_zip_members_without_npy_suffix(tmp_path):
+    import zipfile
+
+    path = tmp_path / "data.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("X", b"1,2,3")
+        zf.writestr("y", b"1")
+    with raises_one_line(r"data\.npz: cannot read as \.npz"):
+        load_problem(path)
+
+
+def test_bool_labels_say_what_to_do():
+    with raises_one_line(r"y is not a numeric array \(dtype bool\): labels must be \+1 or -1, e\.g\. save np\.where\(y, 1\.0, -1\.0\)"):
+        Problem.from_arrays(GOOD_X, GOOD_Y > 0)
+
+
+def test_longdouble_beyond_float64_is_refused_without_a_warning():
+    X = np.array(GOOD_X, dtype=np.longdouble)
+    if np.finfo(np.longdouble).max <= np.finfo(np.float64).max:
+        pytest.skip("longdouble is float64 on this platform")
+    X[1, 0] = np.longdouble("1e400")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with raises_one_line(r"X row 1 contains a non-finite value inf"):
+            Problem.from_arrays(X, GOOD_Y)
+
+
+def test_row_of_float64_max_entries_is_refused_without_a_warning():
+    X = GOOD_X.copy()
+    X[2] = [1.7e308, 1.7e308]  # its norm, 2.4e308, is beyond float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with raises_one_line(r"X row 2 has norm 1\.7e\+308·√2, beyond float64's range, outside \[1e-150, 1e\+150\]: rescale the data"):
+            Problem.from_arrays(X, GOOD_Y)
+
+
+@pytest.mark.parametrize("header", ["", "x1,x2,label\n"])
+def test_load_csv_with_a_byte_order_mark(tmp_path, header):
+    path = tmp_path / "data.csv"
+    path.write_text(header + "0.5,0.1,1\n-0.2,-0.6,-1\n0.3,0.4,1\n", encoding="utf-8-sig")  # as spreadsheets export
+    p = load_problem(path)
+    np.testing.assert_array_equal(p.X, GOOD_X)
+    np.testing.assert_array_equal(p.y, GOOD_Y)
+
+
+def test_unreadable_npz_leaves_no_open_file(tmp_path):
+    # np.load(path) leaves the file it opened unclosed when the zip directory is unreadable: a
+    # ResourceWarning when it is collected (found by tests/test_cli_fuzz.py).
+    import gc
+
+    path = tmp_path / "data.npz"
+    np.savez(path, X=GOOD_X, y=GOOD_Y)
+    path.write_bytes(path.read_bytes()[:300])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with raises_one_line(r"data\.npz: cannot read as \.npz"):
+            load_problem(path)
+        gc.collect()
+    assert not [w for w in seen if issubclass(w.category, ResourceWarning)]
+
+
+def test_too_many_features_are_refused_before_the_solver():
+    X = np.zeros((2, 4001))
+    X[0, 0], X[1, 1] = 1.0, -1.0
+    with raises_one_line(r"X has 4001 features; at most 4000 are supported .*project the data onto their span"):
+        Problem.from_arrays(X, [1.0, 1.0])

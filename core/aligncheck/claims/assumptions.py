@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aligncheck.numerics.backends import format_from_log
 from aligncheck.numerics.losses import Loss
 from aligncheck.numerics.network import Layers
 from aligncheck.numerics.risk import evaluate
@@ -77,11 +78,6 @@ class Setup:
         return out
 
 
-def _risk_text(log_risk: float) -> str:
-    """R from log R as text, without overflow: "0.6956", or "e^1.2e+06" beyond float64's range."""
-    return f"{math.exp(log_risk):.6g}" if -700 < log_risk < 700 else f"e^{log_risk:.6g}"
-
-
 def a12_at(Z: np.ndarray, loss: Loss, layers: Layers, *, slack: bool, label: str = "W(0)") -> tuple[bool, str]:
     """A1.2 at the state ``layers``: ∇R ≠ 0 and R ≤ ℓ(0); ``slack``: R ≤ ℓ(0) up to rounding (the
     start, where W_1 = 0 gives R = ℓ(0) exactly), else R < ℓ(0) beyond rounding (see A12_LOG_SLACK).
@@ -92,8 +88,8 @@ def a12_at(Z: np.ndarray, loss: Loss, layers: Layers, *, slack: bool, label: str
     if not any(np.any(G) for G in ev.grads):
         return False, f"∇R({label}) = 0: {label} is a critical point"
     if not (log_r <= log_l0 + tol if slack else log_r < log_l0 - tol):
-        return False, f"R({label}) = {_risk_text(log_r)} {'>' if slack else '≥'} ℓ(0) = {loss.ell_at_zero:.6g}"
-    return True, f"R({label}) = {_risk_text(log_r)} {'≤' if slack else '<'} ℓ(0), ∇R ≠ 0"
+        return False, f"R({label}) = {format_from_log(log_r)} {'>' if slack else '≥'} ℓ(0) = {loss.ell_at_zero:.6g}"
+    return True, f"R({label}) = {format_from_log(log_r)} {'≤' if slack else '<'} ℓ(0), ∇R ≠ 0"
 
 
 @dataclass(frozen=True)

@@ -166,17 +166,24 @@ def _quadprog(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None
     Returns (w, multipliers (n,), active rows, 0-based), or None if infeasible.
     """
     n, d = Z.shape
+    # Exactly repeated rows repeat a constraint, and quadprog 0.1.14 can loop forever on them
+    # (found: rows a, a, c with a = (-0.95, 0.26, 0.001), c = (0.001, 0.001, 0.001)). Each row is
+    # passed once, in its first position; a repeat gets multiplier 0. Without repeats the call
+    # is the one it always was.
+    first = np.sort(np.unique(Z, axis=0, return_index=True)[1])
     try:
-        w, _, _, _, lag, iact = quadprog.solve_qp(
-            np.eye(d), np.zeros(d), np.ascontiguousarray(Z.T), np.ones(n)
+        w, _, _, _, lag_u, iact = quadprog.solve_qp(
+            np.eye(d), np.zeros(d), np.ascontiguousarray(Z[first].T), np.ones(len(first))
         )
     except ValueError as exc:
         if "inconsistent" in str(exc):
             return None
         raise ProblemError(f"max-margin solver: quadprog failed: {' '.join(str(exc).split())}") from None
     act = np.asarray(iact, dtype=np.intp)
-    act = act[act > 0] - 1  # quadprog's active set is 1-based, 0-padded
-    return np.asarray(w, dtype=np.float64), np.asarray(lag, dtype=np.float64), act
+    act = first[act[act > 0] - 1]  # quadprog's active set is 1-based, 0-padded
+    lag = np.zeros(n)
+    lag[first] = lag_u
+    return np.asarray(w, dtype=np.float64), lag, act
 
 
 def _validate_rows(Z: np.ndarray) -> np.ndarray:

@@ -220,6 +220,9 @@ def sign_lemma_search(
         done += 1
         if res.fun < best_val:
             best_val, best_theta = float(res.fun), res.x
+    if build(best_theta) is None:  # no start (and no search) fell inside the region, e.g. data so large that cap < 1e-3
+        return SignLemmaResult(math.nan, False, np.zeros(d), math.nan, 0.0, T, evals,
+                               f"inconclusive: no searched point inside the region (‖w‖ ≤ {cap:.3g}, ‖Π⊥w‖ > {T:.3g}): the data are too large for the search's scales")
     a, p = build(best_theta)
     s, sn, tol = sign_lemma_quantity(Z, u, loss, a, p)
     w = a * u + p

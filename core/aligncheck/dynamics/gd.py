@@ -34,11 +34,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aligncheck.dynamics.float_range import beyond_range
 from aligncheck.dynamics.trajectory import Checkpoint, GDLog, Trajectory, check_finite_layers
 from aligncheck.errors import ProblemError
+from aligncheck.numerics.backends import log_norm
 from aligncheck.numerics.losses import Loss
-from aligncheck.numerics.network import Layers
+from aligncheck.numerics.network import Layers, flatten
 from aligncheck.numerics.risk import evaluate, risk_gradients
+
+# GD runs (constant step and the paper's rule) take at most this many steps: a run keeps a
+# per-step log (five Python floats per step before it becomes arrays, ~160 bytes: 160 MB at 10^6
+# steps) and a step costs 30-65 µs (10^6 steps: about a minute; 10^9 would be 8-18 hours). The
+# conjecture runs use 30,000-50,000 steps.
+MAX_GD_STEPS = 10**6
 
 # ‖x_i‖ ≤ 1 is part of A3.x (β(R) depends on it); a few ulps of slack absorb data that were
 # scaled onto the unit sphere in floating point.
@@ -70,6 +78,14 @@ def _require_unit_ball(Z: np.ndarray) -> None:
 def max_frob(layers: Layers) -> float:
     """max_k ‖W_k‖_F."""
     return max(float(np.linalg.norm(W)) for W in layers)
+
+
+def check_gd_steps(steps: int) -> None:
+    """ProblemError unless ``steps`` is an integer in [1, MAX_GD_STEPS]."""
+    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+        raise ProblemError(f"the number of GD steps must be a positive integer, got {steps}")
+    if steps > MAX_GD_STEPS:
+        raise ProblemError(f"at most {MAX_GD_STEPS:,} GD steps are supported (memory of the per-step log, run time), got {steps:,}")
 
 
 def _marks(steps: int, n_checkpoints: int) -> set[int]:
@@ -142,9 +158,9 @@ def descend(Z: np.ndarray, loss: Loss, layers0: Layers, rule: ConstantStep | Pap
     a non-finite iterate (a step too large for the loss: the run ends at the last finite one).
     """
     check_finite_layers(layers0)
-    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-        raise ProblemError(f"the number of GD steps must be a positive integer, got {steps}")
+    check_gd_steps(steps)
     steps = int(steps)
+    z_norm = float(np.max(np.linalg.norm(Z, axis=1)))
     marks = _marks(steps, n_checkpoints)
     layers = tuple(np.array(W, dtype=float) for W in layers0)
     rule.start(layers)
@@ -158,18 +174,28 @@ def descend(Z: np.ndarray, loss: Loss, layers0: Layers, rule: ConstantStep | Pap
             ev = evaluate(Z, loss, layers)
             lr = float(ev.log_risk)
             gsq = sum(float(np.sum(G * G)) for G in ev.grads)  # ‖∇ log R‖²
+            if gsq > 0:
+                log_gsq = math.log(gsq)
+            elif any(np.any(G) for G in ev.grads):  # the squares underflowed: tiny but not zero
+                log_gsq = 2.0 * log_norm(flatten(ev.grads))
+            else:
+                log_gsq = -math.inf
             log_risks.append(lr)
-            log_g2.append(2.0 * lr + math.log(gsq) if gsq > 0 else -math.inf)
+            log_g2.append(2.0 * lr + log_gsq)
             if t == steps:
                 break
-            if gsq == 0:
+            if log_gsq == -math.inf:
                 reason, done = f"critical point: ∇R(W({t})) = 0", t
                 break
             eta = rule.eta()
-            r = float(np.exp(lr))  # inf past float64's range: the iterate is then non-finite (diverged)
+            r = float(np.exp(lr))  # inf past float64's range: the iterate is then outside it (diverged)
             new = tuple(W - (eta * r) * G for W, G in zip(layers, ev.grads))
-            if not all(np.all(np.isfinite(W)) for W in new):
-                reason, done = f"diverged: step {t} produced a non-finite iterate (step size {eta:g} too large for this loss)", t
+            why = beyond_range(new, z_norm)
+            if why is not None:
+                # Too large a step for this loss: the iterate overflowed, or left the range where
+                # its metrics are finite (aligncheck.dynamics.float_range). The run ends at the
+                # last iterate inside it, and says so.
+                reason, done = f"diverged: step {t} produced an iterate outside float64's range ({why}; step size {eta:g} too large)", t
                 break
             if t in marks:
                 checkpoints.append(Checkpoint(float(t), layers, new, eta))

@@ -15,11 +15,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 
 import numpy as np
 from scipy.integrate import BDF
+from scipy.linalg import LinAlgWarning
 from threadpoolctl import threadpool_limits
 
+from aligncheck.dynamics.float_range import beyond_range
 from aligncheck.dynamics.flow import FlowField
 from aligncheck.dynamics.trajectory import Checkpoint, FlowInfo, Trajectory, check_finite_layers
 from aligncheck.errors import ProblemError
@@ -33,6 +36,7 @@ from aligncheck.numerics.network import Layers, flatten, unflatten
 # non-separable data (measured: it falls from 2e-2 to 6e-9 within s = 0.16 on XOR data, while
 # separable planted runs, depths 1-6, every init, stay above 0.19).
 CRITICAL_GRADIENT = 1e-8
+_CRITICAL_WHAT = f"‖∇log R‖·sqrt(1+‖θ‖²) < {CRITICAL_GRADIENT:g}"
 
 # gradient_flow's default evaluation budget (a cost bound: see max_evals, and aligncheck.harness.cost).
 MAX_FLOW_EVALS = 20_000
@@ -90,30 +94,58 @@ def gradient_flow(
             return False
         return target_layer_norm is None or min(float(np.linalg.norm(W)) for W in layers) >= target_layer_norm
 
+    def outside(theta) -> bool:
+        return beyond_range(unflatten(theta, shapes), z_norm) is not None
+
     def at_floor(theta) -> bool:
         ev = field.evaluate(theta)
         return FLOAT64.eps * float(np.max(np.abs(ev.margins))) >= margin_floor
 
+    z_norm = float(np.max(np.linalg.norm(Z, axis=1)))
     _, g0 = field.grad(theta0)
     checkpoints = [Checkpoint(0.0, unflatten(theta0.copy(), shapes))]
     info = FlowInfo(rtol=rtol, atol=atol, s_max=s_max, checkpoint_every=checkpoint_every)
     if not np.any(g0):
         return Trajectory("gf", Z, loss, checkpoints, "critical point: ∇R(W(0)) = 0", field.evals, 0.0, integrator=info)
+    floor_reason = f"float64 floor: eps·max|m| reached {margin_floor:g}"
+    if at_floor(theta0):
+        # Already past the floor (margins ≥ 4.5e9 at the start, e.g. huge data or init scales):
+        # nothing float64 can integrate, and no Jacobian of margins that large is formed.
+        return Trajectory("gf", Z, loss, checkpoints, floor_reason + " at the start", field.evals, 0.0, integrator=info)
+    if FLOAT64.norm(g0) * field.speed(theta0) < CRITICAL_GRADIENT:
+        # The stop test of every accepted step, applied at s = 0: a start this close to a critical
+        # point (e.g. layers of size 1e-8 or 1e-300 at depth 2, next to the saddle at W = 0) would
+        # stop after the first step anyway, and that step is not accurate relative to the state
+        # (the absolute atol 1e-12 against layers of 1e-8): measured, a false gf.balancedness
+        # violation (drift 1.5e-6 > 1e-7) from init scale 1e-8 at depth 2.
+        return Trajectory("gf", Z, loss, checkpoints, f"approaching a critical point at the start: {_CRITICAL_WHAT}", field.evals, 0.0, integrator=info)
     t0 = time.perf_counter()
     # One BLAS thread: the matrices are small (N ≤ a few hundred), and OpenBLAS's threads made
     # the integrator 2-3x slower and its evaluation counts machine-dependent (measured, d = 10).
     with threadpool_limits(limits=1, user_api="blas"):
         solver = BDF(lambda s, theta: field.f(theta), 0.0, theta0, s_max, rtol=rtol, atol=atol * n0, jac=lambda s, theta: field.jac(theta))
         next_cp = checkpoint_every
-        floor_reason = f"float64 floor: eps·max|m| reached {margin_floor:g}"
         # Step by step: checkpoints come from the dense output at equal steps of s; the stop
         # conditions are tested at every accepted step and located inside it by bisection.
         while True:
             # A trial step that BDF then rejects may overflow (L = 1 grows like e^s); the accepted
             # state is checked for finiteness below, so these intermediate warnings are noise.
-            with np.errstate(over="ignore", invalid="ignore"):
-                msg = solver.step()
-            if solver.status == "failed":
+            with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("error", LinAlgWarning)
+                try:
+                    msg = solver.step()
+                except ValueError as exc:
+                    # scipy's LU solve refuses a non-finite Newton iterate (a trial step that
+                    # overflowed, e.g. W_1 = 0 next to layers of norm 1e100, where the Jacobian is
+                    # ~1e197) instead of rejecting the step; BDF keeps its last accepted state.
+                    msg, failed = f"a trial step produced non-finite values ({exc})", True
+                except LinAlgWarning as exc:
+                    # An exactly singular Newton matrix I − hγJ: Jacobian entries so large that
+                    # the identity is lost to rounding (rows of norm 1e-149 next to 1e140: ~1e280).
+                    msg, failed = f"singular Newton matrix ({exc})", True
+                else:
+                    failed = solver.status == "failed"
+            if failed:
                 s_end, theta_end, reason = solver.t, solver.y, f"integrator failed: {msg}"
             else:
                 dense = solver.dense_output()
@@ -123,12 +155,17 @@ def gradient_flow(
                         s_end = _first_true(lambda s: met(dense(s)), solver.t_old, solver.t)
                         theta_end, reason = dense(s_end), why
                         break
+                if outside(theta_end):
+                    # The run ends at the last state inside the float64 range (RANGE_TOP), whose
+                    # metrics are all finite; a located target or floor beyond it is not reached.
+                    s_end = _bracket(lambda s: outside(dense(s)), solver.t_old, s_end)[0]
+                    theta_end, reason = dense(s_end), f"float64 range: {beyond_range(unflatten(solver.y, shapes), z_norm)}"
                 if reason is None:
                     _, g_end = field.grad(solver.y)
                     if not np.all(np.isfinite(solver.y)) or np.linalg.norm(g_end) * field.speed(solver.y) < CRITICAL_GRADIENT:
                         # The normalised direction ∇R/‖∇R‖ is undefined at a critical point: the
                         # reparametrised flow would cross it where gradient flow only approaches it.
-                        reason = "approaching a critical point: ‖∇log R‖·sqrt(1+‖θ‖²) < %g" % CRITICAL_GRADIENT
+                        reason = f"approaching a critical point: {_CRITICAL_WHAT}"
                 if reason is None and field.evals > max_evals:
                     reason = f"evaluation budget of {max_evals} gradient evaluations exhausted"
                 if reason is None and solver.status == "finished":
@@ -159,10 +196,16 @@ def extend_flow(traj: Trajectory, **options) -> Trajectory:
 def _first_true(pred, a: float, b: float, rel: float = 1e-12) -> float:
     """The first s in (a, b] where ``pred`` holds, by bisection (pred(b) is true; the conditions
     tested are monotone along the flow to within the step)."""
+    return _bracket(pred, a, b, rel)[1]
+
+
+def _bracket(pred, a: float, b: float, rel: float = 1e-12) -> tuple[float, float]:
+    """(a', b') with a ≤ a' < b' ≤ b, b' − a' ≤ rel·max(1, |b|), pred false at a' (or a' = a) and
+    true at b', by bisection (pred(b) is true)."""
     while b - a > rel * max(1.0, abs(b)):
         mid = 0.5 * (a + b)
         if pred(mid):
             b = mid
         else:
             a = mid
-    return b
+    return a, b

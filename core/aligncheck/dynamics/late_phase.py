@@ -61,9 +61,16 @@ DAMP_MAX_STEP = 1e-13
 DAMP_FROM = 1e12
 
 
-def _solve(bk: Mpmath, A: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _solve(bk: Mpmath, A: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """x with A x = b at the backend's precision, or None where mpmath's LU finds A numerically
+    singular (it raises ZeroDivisionError): the step that needed it is then rejected like one
+    whose Newton iteration did not converge (seen: starts of scale 1e-300, where (c/‖G‖)·H is
+    ~1e300 against the identity, and W_1 = 0 next to layers of norm 1e100)."""
     ctx = bk.ctx
-    x = ctx.lu_solve(ctx.matrix(A.tolist()), ctx.matrix(b.tolist()))
+    try:
+        x = ctx.lu_solve(ctx.matrix(A.tolist()), ctx.matrix(b.tolist()))
+    except ZeroDivisionError:
+        return None
     return np.array([x[i] for i in range(len(b))], dtype=object)
 
 
@@ -76,13 +83,18 @@ def _midpoint_step(flow: FlowField, theta0: np.ndarray, h, tol) -> np.ndarray | 
     P = len(theta0)
     eye = np.eye(P, dtype=object)
     J0 = flow.jac(theta0)
-    theta1 = theta0 + _solve(bk, eye - h * J0, h * flow.f(theta0))
+    predicted = _solve(bk, eye - h * J0, h * flow.f(theta0))
+    if predicted is None:
+        return None
+    theta1 = theta0 + predicted
     scale = bk.norm(theta0)
     prev = None
     for _ in range(MAX_NEWTON):
         mid = (theta0 + theta1) / 2
         G = theta1 - theta0 - h * flow.f(mid)
         delta = _solve(bk, eye - (h / 2) * flow.jac(mid), G)
+        if delta is None:
+            return None
         theta1 = theta1 - delta
         size = bk.norm(delta)
         if size <= tol * scale:
@@ -95,7 +107,8 @@ def _midpoint_step(flow: FlowField, theta0: np.ndarray, h, tol) -> np.ndarray | 
 
 def _damping_step(flow: FlowField, theta: np.ndarray, tol) -> tuple[np.ndarray, object]:
     """One implicit Euler step θ+ = θ + h F(θ+) with h = min(DAMP/‖J‖_F, DAMP_MAX_STEP) where
-    ‖J‖_F ≥ DAMP_FROM, else (or if Newton does not converge) θ itself; returns (θ+, h).
+    ‖J‖_F ≥ DAMP_FROM, else (or if Newton does not converge, or meets a singular matrix) θ itself;
+    returns (θ+, h).
 
     The midpoint rule does not damp stiff components (its stability function tends to −1), so
     errors off the slow manifold persist and, as the stiffness grows with the margins, push the
@@ -111,11 +124,16 @@ def _damping_step(flow: FlowField, theta: np.ndarray, tol) -> tuple[np.ndarray, 
         return theta, bk.ctx.mpf(0)
     h = min(bk.ctx.mpf(DAMP) / size, bk.ctx.mpf(DAMP_MAX_STEP))
     eye = np.eye(len(theta), dtype=object)
-    new = theta + _solve(bk, eye - h * J, h * flow.f(theta))
+    predicted = _solve(bk, eye - h * J, h * flow.f(theta))
+    if predicted is None:
+        return theta, bk.ctx.mpf(0)
+    new = theta + predicted
     scale = bk.norm(theta)
     for _ in range(MAX_NEWTON):
         G = new - theta - h * flow.f(new)
         delta = _solve(bk, eye - h * flow.jac(new), G)
+        if delta is None:
+            return theta, bk.ctx.mpf(0)
         new = new - delta
         if bk.norm(delta) <= tol * scale:
             return new, h
@@ -179,7 +197,7 @@ def gradient_flow_mp(
             rejected += 1
             h = h / 2
             if h < H_MIN:
-                reason = f"stalled: Newton's iteration does not converge even for steps below {H_MIN:g} (max |margin| {flow.max_abs_margin(theta):.3g})"
+                reason = f"stalled: Newton's iteration does not converge (or meets a singular matrix) even for steps below {H_MIN:g} (max |margin| {flow.max_abs_margin(theta):.3g})"
                 break
             continue
         diff = small - big

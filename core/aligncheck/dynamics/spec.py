@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aligncheck.dynamics.gd import gradient_descent, paper_step_gd
+from aligncheck.dynamics.float_range import check_start
+from aligncheck.dynamics.gd import check_gd_steps, gradient_descent, paper_step_gd
 from aligncheck.dynamics.integrate import gradient_flow
 from aligncheck.dynamics.late_phase import continue_in_mpmath, gradient_flow_mp
 from aligncheck.dynamics.trajectory import Trajectory
 from aligncheck.errors import ProblemError
 from aligncheck.numerics.losses import get_loss
-from aligncheck.numerics.network import Layers, init_layers
+from aligncheck.numerics.network import Layers, check_network_size, init_layers
 
 # --late-phase: how much further (log-norm time s, so a factor e^5 ≈ 150 in ‖θ‖) the mpmath
 # continuation follows the flow past the float64 floor.
@@ -58,20 +59,30 @@ class RunSpec:
         return tuple(int(x) for x in w)
 
     def initial_layers(self, Z: np.ndarray) -> Layers:
-        """W(0) for data Z (n, d): the seeded initialisation, its sign fixed by the mean of the z_i."""
-        return init_layers(self.init, Z.shape[1], self.hidden_widths(Z.shape[1]), self.seed, scale=self.init_scale, mean_z=Z.mean(axis=0))
+        """W(0) for data Z (n, d): the seeded initialisation, its sign fixed by the mean of the z_i,
+        after every check that can refuse the run up front (method and options, widths and
+        network size, GD steps, W(0) inside the float64 engine's range): ProblemError naming what
+        is wrong, before anything runs."""
+        if self.method not in METHODS:
+            raise ProblemError(f"unknown method {self.method!r}: choose gf or gd")
+        if self.method == "gd":
+            check_gd_steps(self.gd_steps)
+            if self.precision is not None or self.late_phase:
+                raise ProblemError("--precision and --late-phase apply to gradient flow (--method gf); GD runs are replayed at high precision only to confirm a violation")
+        d = Z.shape[1]
+        check_network_size(d, self.hidden_widths(d))  # before allocating the layers
+        layers0 = init_layers(self.init, d, self.hidden_widths(d), self.seed, scale=self.init_scale, mean_z=Z.mean(axis=0))
+        check_start(Z, get_loss(self.loss), layers0)
+        return layers0
 
 
-def run(Z: np.ndarray, spec: RunSpec, *, target_layer_norm: float | None = None) -> Trajectory:
+def run(Z: np.ndarray, spec: RunSpec, *, target_layer_norm: float | None = None, layers0: Layers | None = None) -> Trajectory:
     """The trajectory ``spec`` asks for on data Z (n, d). Gradient flow stops at its target (the risk
     below 1e-100·e⁻¹ and, where given, min_k ‖W_k‖_F ≥ ``target_layer_norm``), at the float64 floor
-    or at its budget; with ``spec.late_phase`` it runs to the float64 floor, then on in mpmath."""
-    if spec.method not in METHODS:
-        raise ProblemError(f"unknown method {spec.method!r}: choose gf or gd")
-    if spec.method == "gd" and (spec.precision is not None or spec.late_phase):
-        raise ProblemError("--precision and --late-phase apply to gradient flow (--method gf); GD runs are replayed at high precision only to confirm a violation")
+    or at its budget; with ``spec.late_phase`` it runs to the float64 floor, then on in mpmath.
+    ``layers0``: ``spec.initial_layers(Z)``, if the caller already has it."""
     loss = get_loss(spec.loss)
-    layers0 = spec.initial_layers(Z)
+    layers0 = spec.initial_layers(Z) if layers0 is None else layers0
     if spec.method == "gd":
         if spec.gd_step is None:
             return paper_step_gd(Z, loss, layers0, steps=spec.gd_steps)
@@ -82,3 +93,4 @@ def run(Z: np.ndarray, spec: RunSpec, *, target_layer_norm: float | None = None)
     if spec.precision is not None:
         return gradient_flow_mp(Z, loss, layers0, digits=spec.precision, s_span=MP_S_MAX, target_layer_norm=target_layer_norm)
     return gradient_flow(Z, loss, layers0, target_layer_norm=target_layer_norm)
+

@@ -126,5 +126,5 @@ def up_front_note(n: int, d: int, *, method: str = "gf", gd_steps: int = 0, prec
                      f"which adds about {_duration(layers_only)} ({_duration(with_data)} for a claim on the risk or the margins)")
     if not parts:
         return None
-    return "note: " + "; ".join(parts) + " (cost model: core/cost.py)"
+    return "note: " + "; ".join(parts) + " (cost model: aligncheck.harness.cost)"
 

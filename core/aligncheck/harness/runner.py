@@ -55,7 +55,7 @@ def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = Non
     Z = problem.Z
     layers0 = spec.initial_layers(Z)
     target = max(LATE_FACTOR * math.sqrt(max(1.0, lemma2_D(layers0))), _support_dominance_norm(problem, spec.depth))
-    traj = run(Z, spec, target_layer_norm=target)
+    traj = run(Z, spec, target_layer_norm=target, layers0=layers0)
     rule = "paper" if spec.method == "gd" and spec.gd_step is None else "constant"
     setup = Setup(Z, problem.max_margin, get_loss(spec.loss), layers0, spec.method, step_rule=rule, seed=spec.seed)
     u_bar = problem.max_margin.u_bar if problem.max_margin is not None else None

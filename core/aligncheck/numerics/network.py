@@ -17,6 +17,12 @@ Layers = tuple[np.ndarray, ...]
 
 INITS = ("gaussian", "balanced", "w1zero")
 CONTROL_INITS = ("zero",)  # W ≡ 0: a critical point for L ≥ 2 (control.zero_init)
+# Every network's parameter count is capped: gradient flow forms a dense N×N Jacobian (and
+# refuses N > core.dynamics.MAX_FLOW_PARAMETERS = 4000, 128 MB), and GD's smoothness search
+# (gd.smoothness, Powell over pairs of points) keeps a 2N×2N direction set, 512 MB at N = 4000.
+# Checked (check_network_size) before a run allocates its layers: --widths 10**9 must fail in one
+# line, not in memory.
+MAX_PARAMETERS = 4000
 
 
 def layer_shapes(d: int, widths: Sequence[int]) -> list[tuple[int, int]]:
@@ -25,6 +31,15 @@ def layer_shapes(d: int, widths: Sequence[int]) -> list[tuple[int, int]]:
         raise ProblemError(f"layer widths must be positive integers, got d={d}, widths={list(widths)}")
     dims = [int(d), *(int(w) for w in widths), 1]
     return [(dims[k + 1], dims[k]) for k in range(len(dims) - 1)]
+
+
+def check_network_size(d: int, widths: Sequence[int]) -> None:
+    """ProblemError unless a network on R^d with these hidden widths has at most MAX_PARAMETERS
+    parameters (computed from the shapes, before anything is allocated)."""
+    size = sum(r * c for r, c in layer_shapes(d, widths))
+    if size > MAX_PARAMETERS:
+        raise ProblemError(f"the network would have {size} parameters; at most {MAX_PARAMETERS} are supported "
+                           "(gradient flow's dense Jacobian, GD's smoothness search): use smaller widths or depth")
 
 
 def product(layers: Layers) -> np.ndarray:
@@ -118,9 +133,27 @@ def init_layers(
             layers.append(scale * np.outer(u, prev))
             prev = u
     else:
-        layers = [rng.standard_normal((r, c)) * (scale / np.sqrt(c)) for r, c in shapes]
+        # Entries beyond float64's range (scale near 1.8e308) become inf; the caller refuses them
+        # (core.dynamics.check_start), so the overflow is not reported here a second time.
+        with np.errstate(over="ignore"):
+            layers = [rng.standard_normal((r, c)) * (scale / np.sqrt(c)) for r, c in shapes]
         if kind == "w1zero":
             layers[0] = np.zeros(shapes[0])
-    if mean_z is not None and float(product(tuple(layers)) @ mean_z) < 0:
+    if mean_z is not None and _mean_margin_sign(tuple(layers), mean_z) < 0:
         layers[-1] = -layers[-1]
     return tuple(layers)
+
+
+def _mean_margin_sign(layers: Layers, mean_z: np.ndarray) -> float:
+    """The sign of ⟨w_prod, mean_z⟩, also where w_prod itself over- or underflows (huge or tiny
+    init scales): then from the layers divided by their largest |entry| (the sign is invariant
+    under positive scaling of each layer)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        plain = float(product(layers) @ mean_z)
+    if plain != 0.0 and np.isfinite(plain):
+        return float(np.sign(plain))
+    tops = [float(np.max(np.abs(W))) for W in layers]
+    if not all(np.isfinite(tops)):
+        return 0.0  # an infinite entry: refused by the caller anyway
+    unit = tuple(W / t if t > 0 else W for W, t in zip(layers, tops))
+    return float(np.sign(product(unit) @ mean_z))

@@ -49,11 +49,14 @@ def smoothed_margin_monotone(run: RunRecord) -> Verdict:
         inv = -log_nR  # ℓ^{-1}(y) = −log y
     elif name == "logistic":
         # ℓ^{-1}(y) = −log(expm1(y)); for tiny y, log expm1(y) = log y + y/2 + O(y²) (no underflow).
+        # Formed only where it is used, n·R < ℓ(0) = log 2 (below): elsewhere expm1(n·R) can
+        # overflow (n·R > 709) and would only be discarded.
         y = np.exp(np.minimum(log_nR, 700.0))
         tiny = log_nR < -18
-        inv = np.empty_like(log_nR)
+        used = log_nR < math.log(run.setup.loss.ell_at_zero)
+        inv = np.full_like(log_nR, np.nan)
         inv[tiny] = -(log_nR[tiny] + y[tiny] / 2)
-        inv[~tiny] = -np.log(np.expm1(y[~tiny]))
+        inv[used & ~tiny] = -np.log(np.expm1(y[used & ~tiny]))
     else:
         return Verdict(cid, Status.NOT_APPLICABLE, None, None, f"ℓ^-1 not implemented for the {name} loss")
     rho = np.exp(np.log(np.where(tm.stack("frob") > 0, tm.stack("frob"), np.nan)).sum(axis=1))

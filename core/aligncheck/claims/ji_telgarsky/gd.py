@@ -25,6 +25,7 @@ from aligncheck.dynamics.gd import beta_R, constant_step_gd, max_frob
 from aligncheck.dynamics.trajectory import GDLog
 from aligncheck.errors import ProblemError
 from aligncheck.numerics.losses import Loss
+from aligncheck.numerics.backends import FLOAT64
 from aligncheck.numerics.certify import certify_descent
 from aligncheck.numerics.metrics import balancedness
 from aligncheck.numerics.network import flatten, unflatten
@@ -293,17 +294,18 @@ def gd_balancedness_identity(run: RunRecord) -> Verdict:
     eps = np.finfo(float).eps
     worst_ratio, worst = 0.0, 0.0
     for cp in pairs:
-        G = risk_gradients(traj.Z, traj.loss, cp.layers)
+        # The updates U_k = η·G_k, as the step applied them: finite whenever W(t+1) is, where η²
+        # alone can overflow (η = 1e308) and η²·(GᵀG) would be inf·0 or inf.
+        U = [cp.step_size * G for G in risk_gradients(traj.Z, traj.loss, cp.layers)]
         lhs = [b - a for a, b in zip(balancedness(cp.layers), balancedness(cp.next_layers))]
-        eta2 = cp.step_size**2
         for k in range(len(lhs)):
-            rhs = eta2 * (G[k + 1].T @ G[k + 1] - G[k] @ G[k].T)
-            res = float(np.linalg.norm(lhs[k] - rhs))
+            rhs = U[k + 1].T @ U[k + 1] - U[k] @ U[k].T
+            res = float(FLOAT64.norm(lhs[k] - rhs))  # robust: entries ~‖W‖², whose squares may overflow
             W1, W2 = cp.layers[k], cp.layers[k + 1]
             # Rounding: fl(W − ηG) has error ≤ eps·|W'| entrywise; it enters Δ through products
             # with W, each a sum over at most max(shape) terms: 8·(m+2)·eps·(‖W_k‖² + ‖W_{k+1}‖²).
             m = max(W1.shape + W2.shape)
-            tol = 8 * (m + 2) * eps * (float(np.sum(W1 * W1)) + float(np.sum(W2 * W2)) + eta2 * float(np.sum(G[k] ** 2) + np.sum(G[k + 1] ** 2)))
+            tol = 8 * (m + 2) * eps * (float(np.sum(W1 * W1)) + float(np.sum(W2 * W2)) + float(np.sum(U[k] ** 2) + np.sum(U[k + 1] ** 2)))
             ratio = res / tol if tol > 0 else (math.inf if res > 0 else 0.0)
             if ratio > worst_ratio:
                 worst_ratio, worst = ratio, res
