@@ -20,23 +20,18 @@ is a human-readable report rendered with rich.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
 from collections.abc import Sequence
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from aligncheck.claims.verdicts import Status
-from aligncheck.data.maxmargin import MaxMargin
-from aligncheck.data.problem import Problem, load_problem
+from aligncheck.data.problem import load_problem
 from aligncheck.dynamics.spec import RunSpec
 from aligncheck.errors import ProblemError
 from aligncheck.harness.cost import up_front_note
-from aligncheck.harness.runner import RunOutcome, replay_command, run_checked
+from aligncheck.harness.output import console, print_json, render_check, render_data, render_max_margin, check_dict, max_margin_dict
+from aligncheck.harness.runner import run_checked
 from aligncheck.numerics.backends import MIN_DIGITS
 from aligncheck.numerics.losses import LOSSES
 from aligncheck.numerics.network import INITS
@@ -50,13 +45,6 @@ EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_BROKEN_PIPE = 141
 EXIT_INTERNAL = 3
 METHODS = ("gf", "gd")
-
-STATUS_STYLE = {
-    Status.VIOLATED.value: "bold red",
-    Status.HOLDS.value: "green",
-    Status.INCONCLUSIVE.value: "yellow",
-    Status.NOT_APPLICABLE.value: "dim",
-}
 
 
 def _one_line(text: object) -> str:
@@ -192,163 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 # JSON documents
 
 
-def max_margin_dict(mm: MaxMargin) -> dict:
-    return {
-        "u_bar": [float(v) for v in mm.u_bar],
-        "gamma": float(mm.gamma),
-        "support": [int(i) for i in mm.support],
-        "sv_span_full": bool(mm.sv_span_full),
-        "sv_span_data": bool(mm.sv_span_data),
-    }
-
-
-def check_dict(problem: Problem, outcome: RunOutcome, widths: tuple[int, ...]) -> dict:
-    spec, traj = outcome.spec, outcome.trajectory
-    return {
-        "max_margin": max_margin_dict(problem.max_margin),
-        "claims": [v.as_dict() for v in outcome.verdicts],
-        "assumptions": {
-            aid: {"holds": bool(holds), "reason": str(reason)}
-            for aid, (holds, reason) in outcome.assumptions.items()
-        },
-        "run": {
-            "method": spec.method,
-            "depth": spec.depth,
-            "widths": list(widths),
-            "loss": spec.loss,
-            "init": spec.init,
-            "seed": spec.seed,
-            "init_scale": spec.init_scale,
-            "stop_reason": traj.stop_reason,
-            "grad_evals": int(traj.grad_evals),
-            "wall_time": float(traj.wall_time),
-            "backend": traj.backend.name,
-            "precision": spec.precision,
-            "late_phase": _late_phase_dict(traj),
-        },
-    }
-
-
-def _late_phase_dict(traj) -> dict | None:
-    """Where a --late-phase run switched to high precision, and what the stepper did."""
-    lp = traj.late_phase
-    if lp is None:
-        return None
-    return {"switched_at_s": lp.switched_at_s, "because": lp.because, "from": lp.head, "to": traj.backend.name,
-            "precision_bits": lp.stepper.precision_bits, "steps_accepted": lp.stepper.steps_accepted}
-
-
-def _print_json(doc: dict) -> None:
-    # allow_nan=False: a NaN or inf that slipped past as_dict is a bug, not output.
-    sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
-    sys.stdout.flush()
-
-
 # ---------------------------------------------------------------------------
 # human output
-
-
-class _Console(Console):
-    """rich's Console, except that a broken stdout pipe raises BrokenPipeError for main() to handle
-    (rich's default raises SystemExit(1), which would read as "a claim is violated")."""
-
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-        raise BrokenPipeError("stdout closed")
-
-
-def _console() -> Console:
-    # Created per call so that it writes to the current sys.stdout (tests capture it).
-    # Not a terminal (a pipe, a file): wide enough that reasons are not wrapped to shreds.
-    out = sys.stdout
-    width = None if out.isatty() else int(os.environ.get("COLUMNS", 0) or 140)
-    return _Console(file=out, highlight=False, width=width)
-
-
-def _num(x: object) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, str):
-        return x
-    return f"{float(x):.4g}"
-
-
-def _yes(flag: bool) -> Text:
-    return Text("holds", style="green") if flag else Text("fails", style="red")
-
-
-def _render_data(con: Console, path: str, problem: Problem) -> None:
-    con.print(Text(f"data: {path}  (n = {problem.n} points, d = {problem.d}, max‖x_i‖ = {problem.max_norm:.6g})"))
-    if problem.max_norm > 1.0:
-        con.print(Text("  note: max‖x_i‖ > 1; the paper assumes ‖x_i‖ ≤ 1 (not rescaled)", style="yellow"))
-
-
-def _render_max_margin(con: Console, mm: MaxMargin, d: int) -> None:
-    u = ", ".join(repr(float(v)) for v in mm.u_bar)
-    sv = ", ".join(str(int(i)) for i in mm.support)
-    con.print(Text(f"max-margin direction ū = ({u})"))
-    con.print(Text(f"margin γ = {float(mm.gamma)!r}"))
-    con.print(Text(f"support vectors ({len(mm.support)}, 0-based rows): {sv}"))
-    line = Text("Assumption 2.7 (support vectors span R^d): ")
-    line.append_text(_yes(mm.sv_span_full))
-    line.append(f"  (rank {mm.sv_rank} of d = {d})")
-    con.print(line)
-    line = Text("  relaxed form (span SV = span data): ")
-    line.append_text(_yes(mm.sv_span_data))
-    line.append(f"  (data rank {mm.data_rank})")
-    con.print(line)
-
-
-def _render_check(con: Console, path: str, problem: Problem, outcome: RunOutcome, widths: tuple[int, ...]) -> None:
-    spec, traj = outcome.spec, outcome.trajectory
-    _render_data(con, path, problem)
-    run = f"run: method {spec.method}, depth L = {spec.depth}, widths {list(widths)}, loss {spec.loss}, init {spec.init}, seed {spec.seed}"
-    if spec.method == "gd":
-        run += f", step {'paper rule (A3.5)' if spec.gd_step is None else repr(spec.gd_step)}, steps {spec.gd_steps}"
-    con.print(Text(run))
-    _render_max_margin(con, problem.max_margin, problem.d)
-
-    at = Table(title="assumptions", title_justify="left")
-    at.add_column("id", no_wrap=True)
-    at.add_column("", no_wrap=True)
-    at.add_column("reason")
-    for aid, (holds, reason) in outcome.assumptions.items():
-        at.add_row(Text(aid), _yes(bool(holds)), Text(str(reason)))
-    con.print(at)
-
-    ct = Table(title="claims", title_justify="left")
-    ct.add_column("id", no_wrap=True)
-    ct.add_column("status", no_wrap=True)
-    ct.add_column("value", justify="right", no_wrap=True)
-    ct.add_column("threshold", justify="right", no_wrap=True)
-    ct.add_column("backend", no_wrap=True)
-    ct.add_column("reason")
-    counts: dict[str, int] = {}
-    for v in outcome.verdicts:
-        d = v.as_dict()
-        counts[d["status"]] = counts.get(d["status"], 0) + 1
-        ct.add_row(
-            Text(d["id"]),
-            Text(d["status"], style=STATUS_STYLE.get(d["status"], "")),
-            Text(_num(d["value"])),
-            Text(_num(d["threshold"])),
-            Text(d["backend"] + "".join(f"\n{d[k]}" for k in ("confirmation", "certificate") if k in d)),
-            Text(d["reason"]),
-        )
-    con.print(ct)
-
-    con.print(Text(f"stop reason: {traj.stop_reason}"))
-    con.print(Text(f"backend: {traj.backend.name}" + (f" (switched from float64 at s = {traj.late_phase.switched_at_s:.4g})" if traj.late_phase is not None else "")))
-    con.print(Text(f"gradient evaluations: {traj.grad_evals}   wall time: {traj.wall_time:.3f} s   seed: {spec.seed}"))
-    summary = Text("summary: ")
-    order = [s.value for s in (Status.VIOLATED, Status.HOLDS, Status.INCONCLUSIVE, Status.NOT_APPLICABLE)]
-    parts = [(f"{counts[s]} {s}", STATUS_STYLE[s]) for s in order if counts.get(s)]
-    for i, (label, style) in enumerate(parts):
-        if i:
-            summary.append(", ")
-        summary.append(label, style=style)
-    con.print(summary)
-    con.print(Text(f"replay: {replay_command(path, spec)}", style="dim"))
 
 
 # ---------------------------------------------------------------------------
@@ -359,11 +192,11 @@ def _cmd_maxmargin(args: argparse.Namespace) -> int:
     problem = load_problem(args.data)
     mm = problem.max_margin
     if args.json:
-        _print_json({"max_margin": max_margin_dict(mm)})
+        print_json({"max_margin": max_margin_dict(mm)})
     else:
-        con = _console()
-        _render_data(con, args.data, problem)
-        _render_max_margin(con, mm, problem.d)
+        con = console()
+        render_data(con, args.data, problem)
+        render_max_margin(con, mm, problem.d)
     return EXIT_OK
 
 
@@ -391,9 +224,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(f"{PROG}: {_one_line(note)}", file=sys.stderr, flush=True)
     outcome = run_checked(problem, spec)
     if args.json:
-        _print_json(check_dict(problem, outcome, widths))
+        print_json(check_dict(problem, outcome, widths))
     else:
-        _render_check(_console(), args.data, problem, outcome, widths)
+        render_check(console(), args.data, problem, outcome, widths)
     violated = any(v.status == Status.VIOLATED for v in outcome.verdicts)
     return EXIT_VIOLATED if violated else EXIT_OK
 
