@@ -6,3 +6,4 @@ Importing this package registers every paper's claims (each paper a sub-package)
 
 from aligncheck.claims import check, registry  # noqa: F401
 from aligncheck.claims import ji_telgarsky  # noqa: F401  (registers its claims)
+from aligncheck.claims import soudry  # noqa: F401  (registers its claims)

@@ -9,6 +9,7 @@ numbers A1.1, A1.2, A2.7, A3.5 as Assumptions 1, 2, 3, 5.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,7 @@ class Setup:
     method: str
     step_rule: str = "constant"
     seed: int = 0  # the initialisation seed; also seeds searches that predicates run
+    step: float | None = None  # GD with a constant step: η on the mean risk R
 
     def check(self) -> dict[str, tuple[bool, str]]:
         """Each assumption id -> (holds, one-line reason)."""
@@ -75,7 +77,22 @@ class Setup:
         smooth = self.loss.beta is not None and max_norm <= 1.0
         out["A3.x"] = (smooth, f"{self.loss.name}: β={self.loss.beta}, G={self.loss.G}, max‖x_i‖={max_norm:.4g}")
         out["A3.5"] = (self.method == "gd" and self.step_rule == "paper", f"method {self.method}, step rule {self.step_rule}")
+        for aid, check in _REGISTERED.items():
+            out[aid] = check(self)
         return out
+
+
+# Assumptions that papers' claim packages add (register_assumption), checked on every Setup.
+_REGISTERED: dict[str, Callable[[Setup], tuple[bool, str]]] = {}
+
+
+def register_assumption(aid: str, text: str, check: Callable[[Setup], tuple[bool, str]]) -> None:
+    """Add the assumption ``aid`` (what it says: ``text``), decided on a run's set-up by ``check``,
+    which returns (holds, one-line reason). Claims name it in their ``needs``."""
+    if aid in ASSUMPTIONS and _REGISTERED.get(aid) is not check:
+        raise ValueError(f"assumption {aid!r} is already registered")
+    ASSUMPTIONS[aid] = text
+    _REGISTERED[aid] = check
 
 
 def a12_at(Z: np.ndarray, loss: Loss, layers: Layers, *, slack: bool, label: str = "W(0)") -> tuple[bool, str]:

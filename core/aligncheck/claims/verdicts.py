@@ -168,6 +168,7 @@ def judge_limit(
     what: str,
     trend_only: bool = False,
     violation_growth: float = MIN_LATE_GROWTH,
+    stall_exponent: float = STALL_EXPONENT,
 ) -> LimitJudgement:
     """Judge 'q → 0' (q ≥ 0) from its values along a run, with scale → ∞ and the expected rate
     q ≲ C·scale^−p (see the comment block above for the rules and the measurements behind them).
@@ -185,6 +186,8 @@ def judge_limit(
 
     ``violation_growth``: the late window's scale growth below which a gap that did not decrease
     or stalled is only a suspicion (``inconclusive``: a plateau, or a transient), not a violation.
+    ``stall_exponent``: the mean decay exponent below which q stalled (STALL_EXPONENT; a claim
+    whose gap is known to decay slowly, like t^-0.1, passes a fraction of its known rate).
     """
     ok = np.isfinite(q) & np.isfinite(scale) & (scale > 0)
     q, scale = np.asarray(q, float)[ok], np.asarray(scale, float)[ok]
@@ -225,8 +228,8 @@ def judge_limit(
         return suspect(f"{what} did not decrease over the late window (max {q_ref:.3g} early in it, {q_end:.3g} at the end) while the scale grew x{growth:.3g}")
     if not trend_only and len(end_half) and np.median(mag[end_half]) > STALL_ABOVE_FLOOR * floor:
         fell = math.log(q_ref / q_end) / math.log(growth)  # its mean decay exponent over the window
-        if fell < STALL_EXPONENT:
-            return suspect(f"{what} stalled at {q_end:.3g}: it fell only x{q_ref / q_end:.3g} (from {q_ref:.3g} early in the late window) while the scale grew x{growth:.3g}, slower than scale^-{STALL_EXPONENT:g}, as a gap settling at a limit above 0 does")
+        if fell < stall_exponent:
+            return suspect(f"{what} stalled at {q_end:.3g}: it fell only x{q_ref / q_end:.3g} (from {q_ref:.3g} early in the late window) while the scale grew x{growth:.3g}, slower than scale^-{stall_exponent:.2g}, as a gap settling at a limit above 0 does")
     if not trend_only:
         c_ref = float(np.max(np.maximum(mag[ref], floor) * scale[ref] ** p))
         c_end = float(np.max(mag[late[-END_POINTS:]] * scale[late[-END_POINTS:]] ** p))

@@ -57,7 +57,8 @@ def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = Non
     target = max(LATE_FACTOR * math.sqrt(max(1.0, lemma2_D(layers0))), _support_dominance_norm(problem, spec.depth))
     traj = run(Z, spec, target_layer_norm=target, layers0=layers0)
     rule = "paper" if spec.method == "gd" and spec.gd_step is None else "constant"
-    setup = Setup(Z, problem.max_margin, get_loss(spec.loss), layers0, spec.method, step_rule=rule, seed=spec.seed)
+    setup = Setup(Z, problem.max_margin, get_loss(spec.loss), layers0, spec.method, step_rule=rule, seed=spec.seed,
+                  step=spec.gd_step if spec.method == "gd" else None)
     u_bar = problem.max_margin.u_bar if problem.max_margin is not None else None
     assumptions, _ = run_assumptions(setup, traj)
     verdicts = check_claims(traj, setup, u_bar, ids, assumptions=assumptions)
