@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Mutation testing of the verdict logic with mutmut (3.x): every mutant of the judge, the claims'
+# predicates, the assumptions, the report and the second look, run against tests/. Not part of CI
+# (hours on 2 cores). mutmut 3 mutates function bodies (not module-level constants), and finds code
+# only in ./, src/ or source/, so it runs on a copy of the project with the package under src/.
+#
+#   tools/mutation.sh [FILE_GLOB ...]     default: the verdict logic (see TARGETS below)
+#
+# The score and the survivors are printed at the end (mutmut results) and kept in $MUTATION_DIR.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=${MUTATION_DIR:-/tmp/aligncheck-mutation}
+TARGETS=("$@")
+if [ ${#TARGETS[@]} -eq 0 ]; then
+  TARGETS=(src/aligncheck/claims/verdicts.py src/aligncheck/claims/check.py src/aligncheck/claims/assumptions.py
+           "src/aligncheck/claims/ji_telgarsky/*.py" src/aligncheck/harness/report.py src/aligncheck/harness/confirm.py)
+fi
+rm -rf "$work" && mkdir -p "$work"
+(cd "$root" && git ls-files -z | xargs -0 cp --parents -t "$work")
+mv "$work/core" "$work/src"
+sed -i 's/^where = \["core"\]/where = ["src"]/' "$work/pyproject.toml"
+# Tests whose code runs in subprocesses (they import the installed, unmutated package: they can
+# kill no mutant) are left out, and so are the fuzz test (minutes, and it tests the command line)
+# and the layering test (a mutated module carries mutmut's trampolines, so it is longer).
+only=$(printf '"%s", ' "${TARGETS[@]}")
+cat >> "$work/pyproject.toml" <<TOML
+
+[tool.mutmut]
+source_paths = ["src"]
+also_copy = ["README.md"]
+only_mutate = [${only%, }]
+pytest_add_cli_args_test_selection = ["tests/", "--ignore=tests/test_plugin.py", "--ignore=tests/test_cli_fuzz.py", "--ignore=tests/test_layers.py", "--ignore=tests/bench"]
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]
+TOML
+python3 -m venv "$work/.venv"
+"$work/.venv/bin/pip" install -q -e "$work[test]" "mutmut==3.8.1"
+cd "$work"
+.venv/bin/mutmut run --max-children "${MUTATION_CHILDREN:-2}"
+.venv/bin/mutmut results --all true > results.txt || true
+killed=$(grep -c ": killed" results.txt || true)
+survived=$(grep -c ": survived" results.txt || true)
+other=$(grep -vc ": killed\|: survived" results.txt || true)
+echo "mutants: killed $killed, survived $survived, other (no tests, timeout, suspicious, ...) $other"
+echo "score: killed / (killed + survived) = $(python3 -c "print(f'{$killed/max(1,$killed+$survived):.1%}')")"
