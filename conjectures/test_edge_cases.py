@@ -1,4 +1,4 @@
-"""The gradient-flow claims on the edge cases of issue 3 (core/edge_cases.py).
+"""The gradient-flow claims on the edge cases of issue 3 (aligncheck.data.edge_cases, aligncheck.testing.edge_cases).
 
 Every edge-case kind (support vectors spanning a proper subspace, = or < the span of the data;
 collinear, duplicated, exactly symmetric data; n < d; a single class; γ down to 1e-6; 10^4

@@ -1,7 +1,7 @@
 """Fuzz test of the command line: malformed and extreme data files and option values.
 
 Every call goes through ``aligncheck.harness.cli.main`` in-process and is held to the exit-status contract of
-core/cli.py: status 0 or 1 with nothing on stderr, or status 2 with exactly one stderr line
+aligncheck.harness.cli: status 0 or 1 with nothing on stderr, or status 2 with exactly one stderr line
 ``aligncheck: error: ...`` (and nothing on stdout); never 3 (an internal error), never a
 traceback. Warnings are turned into errors inside each call, so a RuntimeWarning (overflow,
 invalid value, ...) anywhere in the engine surfaces as an internal error and fails the test.
@@ -56,7 +56,7 @@ def run_main(args: list[str]) -> tuple[int, str, str]:
 
 
 def assert_contract(rc: int, out: str, err: str, args: list[str]) -> None:
-    """The exit-status contract of core/cli.py for one call."""
+    """The exit-status contract of aligncheck.harness.cli for one call."""
     where = f"\nargs: {args!r}\nstatus: {rc}\nstderr: {err!r}\nstdout (tail): {out[-1500:]!r}"
     assert rc in (0, 1, 2), "status must be 0, 1 or 2" + where
     assert "Traceback" not in out and "Traceback" not in err, where

@@ -1,4 +1,4 @@
-"""The edge-case builders keep their promises (core/edge_cases.py), and the report counts edge cases."""
+"""The edge-case builders keep their promises (aligncheck.data.edge_cases), and the report counts edge cases."""
 
 from __future__ import annotations
 

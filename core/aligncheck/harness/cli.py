@@ -220,7 +220,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     widths = spec.hidden_widths(problem.d)  # ProblemError on a depth/widths mismatch, before running
     spec.initial_layers(problem.Z)  # every up-front refusal before the note on how long it takes
     note = up_front_note(problem.n, problem.d, method=spec.method, gd_steps=spec.gd_steps, precision=spec.precision, late_phase=spec.late_phase)
-    if note is not None:  # what will take long, before it does (one line; the cost model is core.cost)
+    if note is not None:  # what will take long, before it does (one line; the cost model is aligncheck.harness.cost)
         print(f"{PROG}: {_one_line(note)}", file=sys.stderr, flush=True)
     outcome = run_checked(problem, spec)
     if args.json:

@@ -35,8 +35,8 @@ LATE_FACTOR = 100.0
 # a late window, a rate constant still settling, a flat stretch that may be a transient) is
 # followed further once, until ‖w_prod‖ ≈ F̄^L has grown RUN_LONGER-fold more (layer norms by
 # RUN_LONGER^(1/L)) or the float64 floor stops it, and judged again. RUN_LONGER is
-# aligncheck.claims.ji_telgarsky.MM_VIOLATION_GROWTH: the growth a late window needs before a flat max-margin gap
-# counts as a violation.
+# aligncheck.claims.ji_telgarsky.theorem2.MM_VIOLATION_GROWTH: the growth a late window needs before a
+# flat max-margin gap counts as a violation.
 RUN_LONGER = MM_VIOLATION_GROWTH
 
 
@@ -82,7 +82,7 @@ def _worth_running_longer(traj: Trajectory, spec: RunSpec, verdicts: list[Verdic
 def _support_dominance_norm(problem: Problem, depth: int) -> float:
     """The layer norm at which the max-margin claims can be judged: SUPPORT_PHASE_GROWTH times
     the mean layer norm F̄ where the support vectors start to carry the gradient (F̄^L = ‖w_prod‖
-    once the layers align; see aligncheck.claims.ji_telgarsky.support_phase). 0 when there is no such phase to wait
+    once the layers align; see aligncheck.claims.ji_telgarsky.theorem2.support_phase_norm). 0 when there is no such phase to wait
     for (not separable, or every point a support vector)."""
     start = support_phase_norm(problem.Z, problem.max_margin)
     return 0.0 if start == 0.0 else SUPPORT_PHASE_GROWTH * start ** (1.0 / depth)

@@ -18,7 +18,7 @@ Layers = tuple[np.ndarray, ...]
 INITS = ("gaussian", "balanced", "w1zero")
 CONTROL_INITS = ("zero",)  # W ≡ 0: a critical point for L ≥ 2 (control.zero_init)
 # Every network's parameter count is capped: gradient flow forms a dense N×N Jacobian (and
-# refuses N > core.dynamics.MAX_FLOW_PARAMETERS = 4000, 128 MB), and GD's smoothness search
+# refuses N > aligncheck.dynamics.integrate.MAX_FLOW_PARAMETERS = 4000, 128 MB), and GD's smoothness search
 # (gd.smoothness, Powell over pairs of points) keeps a 2N×2N direction set, 512 MB at N = 4000.
 # Checked (check_network_size) before a run allocates its layers: --widths 10**9 must fail in one
 # line, not in memory.
@@ -134,7 +134,7 @@ def init_layers(
             prev = u
     else:
         # Entries beyond float64's range (scale near 1.8e308) become inf; the caller refuses them
-        # (core.dynamics.check_start), so the overflow is not reported here a second time.
+        # (aligncheck.dynamics.float_range.check_start), so the overflow is not reported here a second time.
         with np.errstate(over="ignore"):
             layers = [rng.standard_normal((r, c)) * (scale / np.sqrt(c)) for r, c in shapes]
         if kind == "w1zero":
