@@ -119,3 +119,14 @@ def test_generic_needs_independent_support_vectors_and_positive_duals():
     # direction; (0.5, 0.5) lies exactly on the margin with dual 0.
     ok, why = _generic([[0.5, 0.0], [0.5, 0.5]], [1, 1])
     assert not ok
+
+
+def test_a_dual_coefficient_at_rounding_level_is_not_generic():
+    from types import SimpleNamespace
+
+    from aligncheck.claims.assumptions import GENERIC_DUAL_TOL
+
+    Z = np.array([[0.5, 0.1], [0.1, 0.5]])
+    for tiny, generic in ((0.1 * GENERIC_DUAL_TOL, False), (10 * GENERIC_DUAL_TOL, True)):
+        mm = SimpleNamespace(support=np.array([0, 1]), sv_rank=2, alpha=np.array([1.0, tiny]), sv_span_full=True, sv_span_data=True)
+        assert Setup(Z, mm, EXP, init_layers("gaussian", 2, [], 0), "gf").check()["generic"][0] is generic
