@@ -238,3 +238,15 @@ def test_sign_lemma_not_applicable_d1_and_alpha_zero():
     Z, mm = planted(3, 3, sv_rank=2)
     res = sign_lemma_search(Z, mm, "logistic", 0.0, seed=0, tries=5)
     assert math.isinf(res.threshold) and sign_lemma_verdict(res).status is Status.NOT_APPLICABLE
+
+
+def test_a_region_that_cannot_be_searched_is_inconclusive_and_d1_not_applicable():
+    pp = planted_problem(2, n=10, d=3, gamma=0.3, n_sv=3, sv_rank=3)
+    mm = max_margin(pp.Z)
+    # A threshold beyond the range where the margins' softmax weights are trustworthy (MAX_W_SCALE).
+    far = sign_lemma_search(pp.Z, mm, EXP, 0.1, seed=0, threshold=1e12)
+    assert math.isnan(far.min_value) and far.applicable
+    assert sign_lemma_verdict(far).status == Status.INCONCLUSIVE
+    p1 = planted_problem(2, n=4, d=1, gamma=0.3, n_sv=1, sv_rank=1)
+    d1 = sign_lemma_search(p1.Z, max_margin(p1.Z), EXP, 0.1, seed=0)
+    assert not d1.applicable and sign_lemma_verdict(d1).status == Status.NOT_APPLICABLE

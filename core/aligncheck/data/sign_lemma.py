@@ -100,6 +100,9 @@ class SignLemmaResult:
 
     min_value: the smallest normalised ⟨Π⊥w, ∇log R⟩/(‖Π⊥w‖‖∇log R‖) found (∈ [−1, 1]).
     violated: some w in the region had ⟨Π⊥w, ∇R⟩ < −tol (tol: rounding bound of that w).
+    min_value is nan where nothing was searched: ``applicable`` False where the lemma says
+    nothing, True where the region could not be searched (the threshold beyond the trustworthy
+    range, or no searched point inside it).
     w: (d,) the minimiser found (= a·ū + perp).  raw: unnormalised ⟨Π⊥w, ∇log R⟩ at w; tol its rounding bound.
     threshold: the ‖Π⊥w‖ bound used.  evaluations: objective evaluations.  reason: one line.
     """
@@ -115,6 +118,7 @@ class SignLemmaResult:
     a: float = math.nan  # ⟨w, ū⟩ of the minimiser
     perp: np.ndarray = field(default_factory=lambda: np.zeros(0))  # Π⊥w, formed without cancellation
     budget_cut: bool = False  # the search stopped at its point-evaluation budget (see its reason)
+    applicable: bool = True  # False where the lemma says nothing (d = 1, or no finite threshold)
 
 
 def sign_lemma_search(
@@ -148,7 +152,7 @@ def sign_lemma_search(
     T = sign_lemma_threshold(loss.name, n, alpha) if threshold is None else float(threshold)
     if d == 1 or not math.isfinite(T):
         return SignLemmaResult(math.nan, False, np.zeros(d), math.nan, 0.0, T, 0,
-                               "not applicable: " + ("d = 1 (Π⊥w = 0)" if d == 1 else "α ≤ 0, no finite threshold"))
+                               "not applicable: " + ("d = 1 (Π⊥w = 0)" if d == 1 else "α ≤ 0, no finite threshold"), applicable=False)
     B = perp_basis(u)
     k = d - 1
     rng = np.random.default_rng(seed)

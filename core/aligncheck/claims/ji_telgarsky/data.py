@@ -28,9 +28,10 @@ def alpha_verdict(res: AlphaResult) -> Verdict:
 
 
 def sign_lemma_verdict(res: SignLemmaResult) -> Verdict:
-    """The data.sign_lemma verdict for a search: violated on a counterexample, else holds (search-based)."""
+    """The data.sign_lemma verdict for a search: violated on a counterexample, holds (search-based)
+    if none was found, inconclusive where the region could not be searched."""
     if math.isnan(res.min_value):
-        status = Status.NOT_APPLICABLE
+        status = Status.NOT_APPLICABLE if not res.applicable else Status.INCONCLUSIVE
     elif res.violated:
         status = Status.VIOLATED
     else:
