@@ -34,6 +34,7 @@ from aligncheck.claims import registry
 from aligncheck.claims.assumptions import Setup, register_assumption
 from aligncheck.claims.check import RunRecord
 from aligncheck.claims.verdicts import Status, Verdict, judge_limit
+from aligncheck.numerics.backends import FLOAT64
 from aligncheck.numerics.network import product
 
 PAPER = registry.register_paper(
@@ -117,15 +118,19 @@ def _w_hat(run: RunRecord) -> np.ndarray:
     return mm.u_bar / mm.gamma
 
 
-def predicted(setup: Setup, eta: float) -> tuple[np.ndarray, float]:
-    """(w̃, lim t·L(w(t))) from the dual coefficients: η·exp(−⟨w̃, z_i⟩) = α_i on the support vectors,
-    where support vectors that coincide as z share one equation with their α summed (k copies of
-    z_i put k·e^{−⟨w, z_i⟩} in the loss and share one dual weight), and Σ α_i/η."""
+def offset_limit(setup: Setup, eta: float) -> np.ndarray:
+    """w̃ from the dual coefficients: η·exp(−⟨w̃, z_i⟩) = α_i on the support vectors, where support
+    vectors that coincide as z share one equation with their α summed (k copies of z_i put
+    k·e^{−⟨w, z_i⟩} in the loss and share one dual weight). Needs unique_offset (every summed α > 0)."""
     mm = setup.max_margin
     A, a = _distinct_support(setup)
     mult = np.array([int(np.sum(np.all(setup.Z[mm.support] == z, axis=1))) for z in A])
-    rhs = np.log(eta * mult / a)
-    return np.linalg.lstsq(A, rhs, rcond=None)[0], float(np.sum(mm.alpha)) / eta
+    return np.linalg.lstsq(A, np.log(eta * mult / a), rcond=None)[0]
+
+
+def risk_limit(setup: Setup, eta: float) -> float:
+    """lim t·L(w(t)) = Σ_SV α_i/η."""
+    return float(np.sum(setup.max_margin.alpha)) / eta
 
 
 def _late(run: RunRecord) -> tuple[np.ndarray, np.ndarray]:
@@ -156,7 +161,9 @@ def _verdict(run: RunRecord, cid: str, q: np.ndarray, t: np.ndarray, *, threshol
 def direction(run: RunRecord) -> Verdict:
     t, w = _late(run)
     ub = run.setup.max_margin.u_bar
-    w_unit = w / np.linalg.norm(w, axis=1, keepdims=True)
+    norms = np.array([FLOAT64.norm(x) for x in w])[:, None]  # no underflow of tiny iterates
+    with np.errstate(divide="ignore", invalid="ignore"):  # w(t) = 0: no direction (nan, skipped)
+        w_unit = np.where(norms > 0, w / np.where(norms > 0, norms, 1.0), np.nan)
     q = 0.5 * np.sum((w_unit - ub) ** 2, axis=1)  # 1 − ⟨ŵ(t), ū⟩ without cancellation
     return _verdict(run, "soudry.direction", q, t, threshold=DIRECTION_THRESHOLD, what="1 - <w/‖w‖, ū>")
 
@@ -173,7 +180,7 @@ def norm_growth(run: RunRecord) -> Verdict:
 @claim("soudry.offset", statement="w(t) − ŵ log t → w̃ with η·exp(−<w̃, z_i>) = α_i on the support vectors", source=THEOREM3, kind="limit", needs=OFFSET_NEEDS)
 def offset(run: RunRecord) -> Verdict:
     t, w = _late(run)
-    w_tilde, _ = predicted(run.setup, _eta(run))
+    w_tilde = offset_limit(run.setup, _eta(run))
     q = np.linalg.norm(w - np.outer(np.log(t), _w_hat(run)) - w_tilde, axis=1) / (1.0 + np.linalg.norm(w_tilde))
     return _verdict(run, "soudry.offset", q, t, threshold=FAST_THRESHOLD, what="‖w − ŵ log t − w̃‖/(1 + ‖w̃‖)", rate=True)
 
@@ -182,7 +189,7 @@ def offset(run: RunRecord) -> Verdict:
 def risk_rate(run: RunRecord) -> Verdict:
     keep = run.metrics.times >= 1
     t = run.metrics.times[keep]
-    _, limit = predicted(run.setup, _eta(run))
+    limit = risk_limit(run.setup, _eta(run))
     n = run.setup.Z.shape[0]
     tl = t * n * np.exp(run.metrics.stack("log_risk")[keep])
     q = np.abs(tl - limit) / limit
