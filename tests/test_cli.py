@@ -396,7 +396,9 @@ def test_late_phase_and_precision(capsys, planted_npz):
     assert doc["run"]["backend"] == "mpmath-20" and {c["backend"] for c in doc["claims"]} == {"mpmath-20"}
 
 
-def test_check_human_output(capsys, planted_npz):
+@pytest.mark.parametrize("columns", ["80", "200"])  # a CI log's width and a wide terminal
+def test_check_human_output(capsys, monkeypatch, planted_npz, columns):
+    monkeypatch.setenv("COLUMNS", columns)
     rc, out, err = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "exp", "--seed", 5)
     assert rc == 0 and err == ""
     for cid in GF_IDS:
@@ -406,6 +408,8 @@ def test_check_human_output(capsys, planted_npz):
     assert "stop reason:" in out and "gradient evaluations:" in out and "wall time:" in out
     assert "seed: 5" in out
     assert "holds" in out
+    replay = next(line for line in out.splitlines() if line.startswith("replay: "))
+    assert replay.rstrip().endswith("--method gf")  # one line, whatever the width
 
 
 def _with_verdict(monkeypatch, status: Status) -> None:

@@ -272,6 +272,7 @@ def _pinned_files(directory: Path) -> dict[str, Path]:
     npz("mixed_1e-140_1e140", [[1e-140, 0.0], [0.0, 1e140]], [1.0, 1.0])
     npz("mixed3", [[1e-140, 0.0], [0.0, 1e140], [-1.0, -0.3]], [1.0, 1.0, -1.0])
     npz("one_point", [[0.3, 0.4]], [1.0])
+    npz("one_point_1e20", [[1e20]], [1.0])  # found by CI: L(w(0)) underflows to 0 in Soudry's step bound
     npz("d1", [[0.3], [-0.5]], [1.0, -1.0])
     npz("duplicates", [[0.6, 0.2], [0.6, 0.2], [-0.4, -0.35], [-0.2, -0.6]], [1.0, 1.0, -1.0, -1.0])
     npz("outside_unit_ball", [[3.0, 1.0], [-2.0, -4.0]], [1.0, -1.0])
@@ -294,7 +295,7 @@ def _pinned_files(directory: Path) -> dict[str, Path]:
 
 
 BAD_FILES = ["npy_named_npz", "row_of_float64_max", "truncated_npz"]
-DATASETS = ["planted", "rows_1e149", "rows_1e-140", "mixed_1e-140_1e140", "mixed3", "one_point", "d1", "duplicates", "outside_unit_ball", "repeated_row", "rows_1e-149_and_1e140", "bom_csv", "bom_csv_no_header"]
+DATASETS = ["planted", "rows_1e149", "rows_1e-140", "mixed_1e-140_1e140", "mixed3", "one_point", "one_point_1e20", "d1", "duplicates", "outside_unit_ball", "repeated_row", "rows_1e-149_and_1e140", "bom_csv", "bom_csv_no_header"]
 
 
 @pytest.fixture(scope="module")
@@ -367,6 +368,7 @@ def check_options(draw) -> list[str]:
 @example(name="repeated_row", options=["--depth", "3", "--loss", "poly", "--init", "w1zero", "--json"]).via("quadprog's infinite loop")
 @example(name="planted", options=["--depth", "2", "--loss", "exp", "--init", "w1zero", "--init-scale", "1e+100", "--late-phase"]).via("mpmath's LU: singular Newton matrix")
 @example(name="planted", options=["--depth", "2", "--loss", "exp", "--init", "w1zero", "--init-scale", "1e-160", "--method", "gd", "--steps", "1", "--step", "1e+308"]).via("‖Δ_k‖ squares ‖W_1‖² ~ 1e296")
+@example(name="one_point_1e20", options=["--depth", "2", "--loss", "exp", "--method", "gd", "--step", "0.1", "--steps", "3"]).via("ZeroDivisionError in the Soudry step bound (CI)")
 def test_fuzz_check_options(pinned, name, options):
     # Two of the issue's cases are pinned elsewhere, being slow (5-10 s: the flow from R ~ e^(1e6)):
     # --init-scale 1e3 with the exp loss (A1.2's R printed from the log) in test_console_script,

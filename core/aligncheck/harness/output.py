@@ -86,6 +86,11 @@ class _Console(Console):
         raise BrokenPipeError("stdout closed")
 
 
+# The claims table shows its backend and reason columns from this console width on (the longest
+# claim id, 32 characters, status, value and threshold take ~75 columns, the reason the rest).
+WIDE_TABLE = 130
+
+
 def console() -> Console:
     # Created per call so that it writes to the current sys.stdout (tests capture it).
     # Not a terminal (a pipe, a file): wide enough that reasons are not wrapped to shreds.
@@ -145,26 +150,37 @@ def render_check(con: Console, path: str, problem: Problem, outcome: RunOutcome,
         at.add_row(Text(aid), _yes(bool(holds)), Text(str(reason)))
     con.print(at)
 
+    # Below WIDE_TABLE columns (a narrow terminal, or COLUMNS=80 in a CI log) the backend and the
+    # reason move under the table, one line per claim, so that ids and statuses are never cut.
+    wide = con.width >= WIDE_TABLE
     ct = Table(title="claims", title_justify="left")
-    ct.add_column("id", no_wrap=True)
-    ct.add_column("status", no_wrap=True)
+    ct.add_column("id", no_wrap=True, min_width=max(len(v.claim) for v in outcome.verdicts))
+    ct.add_column("status", no_wrap=True, min_width=len(Status.NOT_APPLICABLE.value))
     ct.add_column("value", justify="right", no_wrap=True)
     ct.add_column("threshold", justify="right", no_wrap=True)
-    ct.add_column("backend", no_wrap=True)
-    ct.add_column("reason")
+    if wide:
+        ct.add_column("backend", no_wrap=True)
+        ct.add_column("reason")
     counts: dict[str, int] = {}
+    notes: list[Text] = []
     for v in outcome.verdicts:
         d = v.as_dict()
         counts[d["status"]] = counts.get(d["status"], 0) + 1
-        ct.add_row(
+        backend = d["backend"] + "".join(f"\n{d[k]}" for k in ("confirmation", "certificate") if k in d)
+        row = [
             Text(d["id"]),
             Text(d["status"], style=STATUS_STYLE.get(d["status"], "")),
             Text(_num(d["value"])),
             Text(_num(d["threshold"])),
-            Text(d["backend"] + "".join(f"\n{d[k]}" for k in ("confirmation", "certificate") if k in d)),
-            Text(d["reason"]),
-        )
+        ]
+        if wide:
+            row += [Text(backend), Text(d["reason"])]
+        else:
+            notes.append(Text(f"{d['id']}: {d['reason']} [{backend.replace(chr(10), '; ')}]"))
+        ct.add_row(*row)
     con.print(ct)
+    for note in notes:
+        con.print(note)
 
     con.print(Text(f"stop reason: {traj.stop_reason}"))
     con.print(Text(f"backend: {traj.backend.name}" + (f" (switched from float64 at s = {traj.late_phase.switched_at_s:.4g})" if traj.late_phase is not None else "")))
@@ -177,4 +193,4 @@ def render_check(con: Console, path: str, problem: Problem, outcome: RunOutcome,
             summary.append(", ")
         summary.append(label, style=style)
     con.print(summary)
-    con.print(Text(f"replay: {replay_command(path, spec)}", style="dim"))
+    con.print(Text(f"replay: {replay_command(path, spec)}", style="dim"), soft_wrap=True)  # one line, to copy

@@ -34,7 +34,7 @@ from aligncheck.claims import registry
 from aligncheck.claims.assumptions import Setup, register_assumption
 from aligncheck.claims.check import RunRecord
 from aligncheck.claims.verdicts import Status, Verdict, judge_limit
-from aligncheck.numerics.backends import FLOAT64
+from aligncheck.numerics.backends import FLOAT64, format_from_log, logsumexp
 from aligncheck.numerics.network import product
 
 PAPER = registry.register_paper(
@@ -66,22 +66,26 @@ def _linear(setup: Setup) -> tuple[bool, str]:
     return L == 1, f"depth L = {L}" + ("" if L == 1 else ": the theorem is about a linear predictor")
 
 
-def _step_bound(setup: Setup) -> float:
-    """2/(β·σ_max²(X)) for the sum loss, β = L(w(0)) (ℓ'' ≤ ℓ for both losses, so L is L(w(0))-smooth
-    on the sublevel set GD stays in), as a bound on the step η = (step on R)/n."""
+def _log_step_bound(setup: Setup) -> float:
+    """log of 2/(β·σ_max²(X)) for the sum loss, β = L(w(0)) (ℓ'' ≤ ℓ for both losses, so L is
+    L(w(0))-smooth on the sublevel set GD stays in), as a bound on the step η = (step on R)/n.
+    Formed in the log domain: L(w(0)) underflows to 0 (and σ_max² overflows) on data of extreme
+    scale, where the quotient itself is still a number."""
     Z = setup.Z
     w0 = product(tuple(np.asarray(W, dtype=float) for W in setup.layers0))
-    L0 = float(np.sum(np.exp(setup.loss.log_ell(Z @ w0))))
-    smax2 = float(np.linalg.norm(Z, 2) ** 2)
-    return 2.0 / (L0 * smax2)
+    log_L0 = float(logsumexp(FLOAT64, setup.loss.log_ell(Z @ w0)))
+    top = float(np.max(np.abs(Z)))  # σ_max(Z) = top·σ_max(Z/top), without overflow
+    log_smax = math.log(top) + math.log(float(np.linalg.norm(Z / top, 2)))
+    return math.log(2.0) - log_L0 - 2.0 * log_smax
 
 
 def _small_step(setup: Setup) -> tuple[bool, str]:
     if setup.method != "gd" or setup.step is None:
         return False, "not GD with a constant step"
     eta = setup.step / setup.Z.shape[0]
-    bound = _step_bound(setup)
-    return eta < bound, f"η = {eta:.4g} on the sum loss {'<' if eta < bound else '≥'} 2/(L(w(0))·σ_max²(X)) = {bound:.4g}"
+    log_bound = _log_step_bound(setup)
+    ok = (math.log(eta) if eta > 0.0 else -math.inf) < log_bound
+    return ok, f"η = {eta:.4g} on the sum loss {'<' if ok else '≥'} 2/(L(w(0))·σ_max²(X)) = {format_from_log(log_bound, '.4g')}"
 
 
 def _distinct_support(setup: Setup) -> tuple[np.ndarray, np.ndarray]:
