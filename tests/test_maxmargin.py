@@ -221,7 +221,7 @@ def test_xor_is_not_separable_and_names_rows():
 
 
 def test_origin_row_is_not_separable():
-    with pytest.raises(NotSeparableError, match=r"rows 1$"):
+    with pytest.raises(NotSeparableError, match=r"for rows 1; if a hyperplane with an offset"):
         max_margin(np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]))
 
 

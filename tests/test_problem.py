@@ -184,7 +184,39 @@ def test_load_npz(tmp_path):
 def test_load_npz_missing_array(tmp_path):
     path = tmp_path / "data.npz"
     np.savez(path, X=GOOD_X, labels=GOOD_Y)
-    with raises_one_line(r"data\.npz: no array 'y' in the file \(found: X, labels\)"):
+    with raises_one_line(r"data\.npz: no array 'y' \(or 'Y'\) in the file \(found: X, labels\)"):
+        load_problem(path)
+
+
+def test_load_npz_keys_in_either_case(tmp_path):
+    path = tmp_path / "data.npz"
+    np.savez(path, x=GOOD_X, Y=GOOD_Y)
+    p = load_problem(path)
+    np.testing.assert_array_equal(p.X, GOOD_X)
+    np.savez(path, X=GOOD_X, x=GOOD_X, y=GOOD_Y)
+    with raises_one_line(r"data\.npz: both 'X' and 'x' are in the file"):
+        load_problem(path)
+
+
+@pytest.mark.parametrize("text", [
+    "x1;x2;y\n0,5;0,1;1\n-0,2;-0,6;-1\n0,3;0,4;1\n",  # semicolons and decimal commas (a spreadsheet export)
+    "x1\tx2\ty\n0.5\t0.1\t1\n-0.2\t-0.6\t-1\n0.3\t0.4\t1\n",  # tabs
+    "0.5;0.1;1\n-0.2;-0.6;-1\n0.3;0.4;1\n",  # semicolons, no header: the first line is data
+    "0,1,y\n0.5,0.1,1\n-0.2,-0.6,-1\n0.3,0.4,1\n",  # numeric feature names
+    "0.5,0.1,1,\n-0.2,-0.6,-1,\n0.3,0.4,1,\n",  # a trailing comma on every line
+])
+def test_load_csv_dialects(tmp_path, text):
+    path = tmp_path / "data.csv"
+    path.write_text(text)
+    p = load_problem(path)
+    np.testing.assert_array_equal(p.X, GOOD_X)
+    np.testing.assert_array_equal(p.y, GOOD_Y)
+
+
+def test_load_csv_refuses_a_pandas_index_column(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text(",x1,x2,y\n0,0.5,0.1,1\n1,-0.2,-0.6,-1\n2,0.3,0.4,1\n")
+    with raises_one_line(r"data\.csv: the first column looks like an index .*index=False"):
         load_problem(path)
 
 
@@ -225,7 +257,7 @@ def test_load_csv(tmp_path, header):
         ("x,y\n", r"no data rows"),
         ("1\n2\n", r"line 1 has 1 field"),
         ("0.5,0.1,1\n0.2,abc,-1\n", r"line 2 has a non-numeric field 'abc'"),
-        ("x1,0.5,y\n0.5,0.1,1\n", r"line 1 has a non-numeric field 'x1'"),  # mixed: not a header
+        ("x1,0.5,1\n0.5,0.1,1\n", r"line 1 has a non-numeric field 'x1'"),  # a label in the last field: not a header
         ("x1,x2,y\n0.5,0.1,1\nfoo,bar,baz\n", r"line 3 has a non-numeric field 'foo'"),
         ("0.5,0.1,1\n0.2,-1\n", r"line 2 has 2 fields, expected 3"),
         ("x1,x2,y\n0.5,0.1,1\n\n0.2,0.3,0.5\n", r"y row 1 \(line 4\) is 0.5"),

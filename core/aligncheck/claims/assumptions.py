@@ -68,15 +68,13 @@ class Setup:
         out["A1.2"] = a12_at(self.Z, self.loss, self.layers0, slack=True)
         if mm is None:
             out["A2.7"] = (False, "no max-margin direction (not separable)")
-        else:
-            out["A2.7"] = (bool(mm.sv_span_full), f"support vectors span {'R^d' if mm.sv_span_full else 'a proper subspace'}"
-                           + ("" if mm.sv_span_full else f" ({'= span of the data' if mm.sv_span_data else 'smaller than the span of the data'})"))
-        if mm is None:
             out["generic"] = (False, "no support vectors (not separable)")
         else:
-            independent = len(mm.support) == mm.sv_rank
-            positive = bool(np.all(mm.alpha > GENERIC_DUAL_TOL * np.max(mm.alpha)))
-            out["generic"] = (independent and positive, f"{len(mm.support)} support vectors of rank {mm.sv_rank}, min dual coefficient {float(np.min(mm.alpha)):.3g}")
+            d = self.Z.shape[1]
+            out["A2.7"] = (bool(mm.sv_span_full), f"support vectors span {'R^d' if mm.sv_span_full else 'a proper subspace'}"
+                           + ("" if mm.sv_span_full else f" ({len(mm.support)} support vectors of rank {mm.sv_rank} < d = {d}; "
+                              f"{'= span of the data' if mm.sv_span_data else 'smaller than the span of the data'})"))
+            out["generic"] = _generic(self.Z, mm)
         out["logistic"] = (self.loss.name == "logistic", f"{self.loss.name} loss")
         out["exp|logistic"] = (self.loss.name in ("exp", "logistic"), f"{self.loss.name} loss")
         max_norm = float(np.max(np.linalg.norm(self.Z, axis=1)))
@@ -86,6 +84,37 @@ class Setup:
         for aid, check in _REGISTERED.items():
             out[aid] = check(self)
         return out
+
+
+def _generic(Z: np.ndarray, mm) -> tuple[bool, str]:
+    """'Almost all data' (the support vectors linearly independent, every dual coefficient > 0),
+    and, where it fails, the cause in the data's terms: identical z_i = y_i x_i (e.g. mirrored
+    points x_j = −x_i with y_j = −y_i), other dependent support vectors, or a zero dual
+    coefficient (a point on the margin that carries no weight), with the rows (0-based)."""
+    sv = [int(i) for i in mm.support]
+    independent = len(sv) == mm.sv_rank
+    zero = [i for i, a in zip(sv, mm.alpha) if not a > GENERIC_DUAL_TOL * np.max(mm.alpha)]
+    summary = f"{len(sv)} support vectors of rank {mm.sv_rank}, min dual coefficient {float(np.min(mm.alpha)):.3g}"
+    if independent and not zero:
+        return True, summary
+    causes = []
+    if not independent:
+        first: dict[bytes, int] = {}
+        same = []
+        for i in sv:
+            if Z[i].tobytes() in first:
+                same.append((first[Z[i].tobytes()], i))
+            else:
+                first[Z[i].tobytes()] = i
+        if same:
+            shown = ", ".join(f"{a} and {b}" for a, b in same[:4]) + (", ..." if len(same) > 4 else "")
+            causes.append(f"identical z_i = y_i x_i at rows {shown} (mirrored ±x points, or duplicates)")
+        else:
+            causes.append(f"dependent support vectors ({len(sv)} of rank {mm.sv_rank}: more points on the margin than its dimension)")
+    if zero:
+        causes.append(f"a zero dual coefficient at row{'s' if len(zero) > 1 else ''} {', '.join(map(str, zero[:6]))}"
+                      + (", ..." if len(zero) > 6 else ""))
+    return False, f"{summary}: {'; '.join(causes)}"
 
 
 # Assumptions that papers' claim packages add (register_assumption), checked on every Setup.

@@ -219,7 +219,7 @@ def _exact_fallback(
             rows = sorted(int(pool[i]) for i in hit.args[0])
             shown = ", ".join(map(str, rows[:8])) + (", ..." if len(rows) > 8 else "")
             raise NotSeparableError(
-                f"data are not linearly separable: 0 is a convex combination of rows {shown}"
+                f"0 is a convex combination of z_i = y_i x_i for rows {shown}"
             ) from None
         res = _exact_check(Z, np.sort(pool[corral]))
         if res.ok:

@@ -219,7 +219,7 @@ def max_margin(Z: np.ndarray, *, sv_tol: float = SV_TOL) -> MaxMargin:
     if qp is None:
         if n * d > _EXACT_INFEASIBILITY_ENTRIES:
             raise NotSeparableError(
-                "data are not linearly separable (quadprog: constraints are inconsistent)"
+                "quadprog found the constraints ⟨w, z_i⟩ ≥ 1 inconsistent"
             )
         # certify exactly: Wolfe either finds 0 in conv{z_i} (raises) or a positive margin
         everything = np.arange(n, dtype=np.intp)

@@ -141,6 +141,15 @@ class Problem:
         """True when a max-margin solution exists (γ > 0)."""
         return self.max_margin is not None
 
+    def scaled_to_unit_ball(self) -> tuple[Problem, float]:
+        """(the problem with X divided by max_i ‖x_i‖ if that exceeds 1, the factor): every
+        ‖x_i‖ ≤ 1 (the paper's convention, which GD's smoothness constant needs); ū and the
+        support vectors are unchanged, γ is divided by the factor."""
+        X, factor = scale_to_unit_ball(self.X)
+        if factor == 1.0:
+            return self, 1.0
+        return Problem.from_arrays(X, self.y, require_separable=self.max_margin is not None), factor
+
     @classmethod
     def from_arrays(cls, X: object, y: object, *, require_separable: bool = True) -> Problem:
         """Validate X (n×d) and y (n,) and solve for the max margin.
@@ -194,8 +203,8 @@ def scale_to_unit_ball(X: np.ndarray) -> tuple[np.ndarray, float]:
 def load_problem(path: str | Path, *, require_separable: bool = True) -> Problem:
     """Load a Problem from `.npz` (arrays X and y) or `.csv` (last column y).
 
-    A csv file is comma separated; its first line may be a header if none of its
-    fields is a number. Every failure raises ProblemError with one line naming
+    A csv file is separated by commas, semicolons or tabs; its first line may be a header
+    (see _read_csv). Every failure raises ProblemError with one line naming
     the file; csv rows are named with their line in the file.
     """
     path = Path(path)
@@ -237,13 +246,18 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 raise ProblemError(f"cannot read as .npz ({what}: not an .npz archive): {NPZ_ADVICE}")
             fh.seek(0)
             with np.load(fh, allow_pickle=False) as data:
-                missing = [k for k in ("X", "y") if k not in data.files]
-                if missing:
-                    found = ", ".join(data.files) or "nothing"
-                    raise ProblemError(f"no array {missing[0]!r} in the file (found: {found}): {NPZ_ADVICE}")
-                for key in ("X", "y"):
+                keys = []
+                for key in ("X", "y"):  # X or x, y or Y
+                    found = [k for k in (key, key.swapcase()) if k in data.files]
+                    if not found:
+                        shown = ", ".join(data.files) or "nothing"
+                        raise ProblemError(f"no array {key!r} (or {key.swapcase()!r}) in the file (found: {shown}): {NPZ_ADVICE}")
+                    if len(found) > 1:
+                        raise ProblemError(f"both {found[0]!r} and {found[1]!r} are in the file: keep one of them")
+                    keys.append(found[0])
+                for key in keys:
                     _check_declared_size(data.zip, key)
-                return data["X"], data["y"]
+                return data[keys[0]], data[keys[1]]
     except ProblemError:
         raise
     # zlib.error: a corrupt compressed member (np.savez_compressed); NotImplementedError: a zip
@@ -276,16 +290,47 @@ def _is_number(field: str) -> bool:
     return True
 
 
+DELIMITERS = (",", ";", "\t")
+
+
+def _delimiter(first_line: str) -> str:
+    """The field separator of a csv file, from its first non-empty line: the one of DELIMITERS
+    that splits it into the most fields (a semicolon-separated export, a tab-separated file)."""
+    return max(DELIMITERS, key=lambda c: (first_line.count(c), c == ","))
+
+
+def _is_header(row: list[str]) -> bool:
+    """A first line is a header when some field is not a number and its last field (the label
+    column) is not a label: "x1,x2,y" and "0,1,2,3,y" are headers, "0.5,abc,1" is a data row with
+    a typo (reported as such)."""
+    return not all(_is_number(f) for f in row) and row[-1].strip() not in ("1", "-1", "+1", "1.0", "-1.0")
+
+
 def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Rows of a csv file: separated by commas, semicolons or tabs (the most frequent in the first
+    line), an optional header, decimal commas in a semicolon-separated file, one trailing empty
+    field on every line (a trailing separator) dropped; a leading index column (empty first header
+    field, values 0, 1, 2, ...: what pandas writes by default) refused with advice."""
     try:
         # utf-8-sig: a leading byte-order mark (spreadsheet exports write one) is not part of the first field.
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            records = [(i + 1, row) for i, row in enumerate(csv.reader(fh))]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProblemError(f"cannot read as .csv ({_one_line(exc)})") from None
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = _delimiter(first)
+    try:
+        records = [(i + 1, row) for i, row in enumerate(csv.reader(text.splitlines(), delimiter=delimiter))]
+    except csv.Error as exc:
         raise ProblemError(f"cannot read as .csv ({_one_line(exc)})") from None
     records = [(line, row) for line, row in records if any(f.strip() for f in row)]
-    if records and not any(_is_number(f) for f in records[0][1]):
-        records = records[1:]  # a header line
+    if records and all(len(row) > 1 and not row[-1].strip() for _, row in records):
+        records = [(line, row[:-1]) for line, row in records]  # a trailing separator on every line
+    if delimiter == ";":  # decimal commas: "0,5;1,25;1"
+        records = [(line, [f.replace(",", ".") if "." not in f else f for f in row]) for line, row in records]
+    header = None
+    if records and _is_header(records[0][1]):
+        header, records = records[0][1], records[1:]
     if not records:
         raise ProblemError("no data rows")
     width = len(records[0][1])
@@ -302,4 +347,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, list[int]]:
             raise ProblemError(f"line {line} has a non-numeric field {bad.strip()!r}") from None
         lines.append(line)
     data = np.array(values, dtype=np.float64)
+    if header is not None and not header[0].strip() and width > 2 and np.array_equal(data[:, 0], np.arange(len(data))):
+        raise ProblemError("the first column looks like an index (no header name, values 0, 1, 2, ...), not a feature: "
+                           "remove it, e.g. save with DataFrame.to_csv(path, index=False)")
     return data[:, :-1], data[:, -1], lines

@@ -72,7 +72,7 @@ def require_a3x(loss: Loss) -> None:
 def _require_unit_ball(Z: np.ndarray) -> None:
     m = float(np.max(np.linalg.norm(Z, axis=1)))
     if m > 1.0 + UNIT_BALL_SLACK:
-        raise ProblemError(f"Assumption 3.x needs ‖x_i‖ ≤ 1 (β(R) depends on it), but max ‖x_i‖ = {m:.6g}: scale the data first")
+        raise ProblemError(f"Assumption 3.x needs ‖x_i‖ ≤ 1 (β(R) depends on it), but max ‖x_i‖ = {m:.6g}: scale the data first (aligncheck check --scale unit-ball)")
 
 
 def max_frob(layers: Layers) -> float:

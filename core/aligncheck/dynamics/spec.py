@@ -8,6 +8,7 @@ norm) is for the caller to say: it depends on the claims being judged (alignchec
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from aligncheck.dynamics.trajectory import Trajectory
 from aligncheck.errors import ProblemError
 from aligncheck.numerics.losses import get_loss
 from aligncheck.numerics.network import Layers, check_network_size, init_layers
+from aligncheck.numerics.risk import evaluate
 
 # --late-phase: how much further (log-norm time s, so a factor e^5 ≈ 150 in ‖θ‖) the mpmath
 # continuation follows the flow past the float64 floor.
@@ -31,6 +33,14 @@ LATE_PHASE_DIGITS = 50
 # target is normally met far earlier).
 MP_S_MAX = 40.0
 METHODS = ("gf", "gd")
+# The automatic initialisation scale (the command line's default): the largest 2^-k, k = 0 ..
+# AUTO_SCALE_HALVINGS, at which the seeded W(0) meets Assumption 1.2 (R(W(0)) ≤ ℓ(0), ∇R ≠ 0).
+# Why halving finds one: the init's sign makes the mean margin ⟨w_prod, mean z⟩ ≥ 0, so with the
+# layers scaled by c the risk is ℓ(0) + ℓ'(0)·c^L·mean(m) + O(c^{2L}), below ℓ(0) for c small
+# enough unless the mean margin is 0. 40 halvings reach c ≈ 1e-12 (w_prod ≈ 1e-12^L): far below
+# any scale measured to be needed (raw breast cancer data, R(W(0)) = 1e76 at c = 1, needs
+# c = 2^-3 at depth 2), and still far above float64's gradient underflow (check_start).
+AUTO_SCALE_HALVINGS = 40
 
 
 @dataclass(frozen=True)
@@ -94,3 +104,30 @@ def run(Z: np.ndarray, spec: RunSpec, *, target_layer_norm: float | None = None,
         return gradient_flow_mp(Z, loss, layers0, digits=spec.precision, s_span=MP_S_MAX, target_layer_norm=target_layer_norm)
     return gradient_flow(Z, loss, layers0, target_layer_norm=target_layer_norm)
 
+
+
+def with_admissible_scale(spec: RunSpec, Z: np.ndarray) -> tuple[RunSpec, str]:
+    """``spec`` with its initialisation scale chosen for data Z (n, d): the largest 2^-k ≤ ``spec.init_scale``
+    (k ≤ AUTO_SCALE_HALVINGS) at which the seeded W(0) has R(W(0)) ≤ ℓ(0) and ∇R ≠ 0 (Assumption 1.2),
+    and one line saying what was chosen and why. ``w1zero`` meets A1.2 at every scale (R = ℓ(0)) and
+    keeps its scale. Where no scale meets it (mean margin 0, e.g. data symmetric about the origin)
+    the spec keeps its scale, and the line says so."""
+    if spec.init == "w1zero":
+        return spec, f"init scale {spec.init_scale!r} (w1zero: R(W(0)) = ℓ(0) at every scale)"
+    loss = get_loss(spec.loss)
+    log_l0 = math.log(loss.ell_at_zero)
+    for k in range(AUTO_SCALE_HALVINGS + 1):
+        trial = dataclasses.replace(spec, init_scale=spec.init_scale * 2.0**-k)
+        try:
+            layers0 = trial.initial_layers(Z)
+        except ProblemError:
+            break  # beyond the float64 engine's range (check_start): smaller scales are too
+        ev = evaluate(Z, loss, layers0)
+        if float(ev.log_risk) <= log_l0 and any(np.any(G) for G in ev.grads):
+            if k == 0:
+                return trial, f"init scale {trial.init_scale!r} (automatic: A1.2 holds at W(0) at this scale)"
+            tried = f"{spec.init_scale!r}" + ("" if k == 1 else f" .. {spec.init_scale * 2.0 ** (1 - k)!r}")
+            return trial, (f"init scale {trial.init_scale!r} (automatic: the largest 2^-k·{spec.init_scale!r} with A1.2 at W(0); "
+                           f"R(W(0)) > ℓ(0) at {tried})")
+    return spec, (f"init scale {spec.init_scale!r}: no scale down to 2^-{AUTO_SCALE_HALVINGS}·{spec.init_scale!r} meets A1.2 at W(0) "
+                  "(the mean margin of this start is 0); try --init w1zero or another --seed")

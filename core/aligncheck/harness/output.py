@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from aligncheck.claims.registry import PAPERS, Claim
 from aligncheck.claims.verdicts import Status
 from aligncheck.data.maxmargin import MaxMargin
 from aligncheck.data.problem import Problem
@@ -33,6 +35,21 @@ def max_margin_dict(mm: MaxMargin) -> dict:
         "sv_span_full": bool(mm.sv_span_full),
         "sv_span_data": bool(mm.sv_span_data),
     }
+
+
+def advice(outcome: RunOutcome) -> list[str]:
+    """One line per failing assumption that a user can act on: what fails, what it costs, what to do."""
+    ok = outcome.assumptions
+    out = []
+    if not ok["A1.2"][0]:
+        out.append(f"A1.2 fails ({ok['A1.2'][1]}): the claims that need it are not applicable; start below ℓ(0) with "
+                   "--init-scale auto (the default) or a smaller --init-scale, or use --init w1zero (R(W(0)) = ℓ(0) at every scale)")
+    if ok["separable"][0]:
+        weak = [a for a in ("A2.7", "generic") if not ok[a][0]]
+        if weak:
+            out.append(f"{weak[0]} fails ({ok[weak[0]][1]}): the max-margin theorems (gf.max_margin_*, gf.margin_corollary) "
+                       "do not apply to these data; conj.max_margin_degenerate_sv reports what the run shows on them")
+    return out
 
 
 def check_dict(problem: Problem, outcome: RunOutcome, widths: tuple[int, ...]) -> dict:
@@ -59,6 +76,7 @@ def check_dict(problem: Problem, outcome: RunOutcome, widths: tuple[int, ...]) -
             "precision": spec.precision,
             "late_phase": _late_phase_dict(traj),
         },
+        "advice": advice(outcome),
     }
 
 
@@ -111,10 +129,14 @@ def _yes(flag: bool) -> Text:
     return Text("holds", style="green") if flag else Text("fails", style="red")
 
 
-def render_data(con: Console, path: str, problem: Problem) -> None:
+def render_data(con: Console, path: str, problem: Problem, scale_factor: float = 1.0) -> None:
+    """The data line; ``scale_factor``: what X was divided by (--scale unit-ball), 1 if not scaled."""
     con.print(Text(f"data: {path}  (n = {problem.n} points, d = {problem.d}, max‖x_i‖ = {problem.max_norm:.6g})"))
-    if problem.max_norm > 1.0:
-        con.print(Text("  note: max‖x_i‖ > 1; the paper assumes ‖x_i‖ ≤ 1 (not rescaled)", style="yellow"))
+    if scale_factor != 1.0:
+        con.print(Text(f"  scaled: X divided by max‖x_i‖ = {scale_factor!r} (--scale unit-ball; γ divided by it too, ū unchanged)"))
+    elif problem.max_norm > 1.0:
+        con.print(Text("  note: max‖x_i‖ > 1; the paper assumes ‖x_i‖ ≤ 1 (not rescaled: --scale unit-ball divides by max‖x_i‖; "
+                       "GD's claims need it, gradient flow's do not)", style="yellow"))
 
 
 def render_max_margin(con: Console, mm: MaxMargin, d: int) -> None:
@@ -133,13 +155,19 @@ def render_max_margin(con: Console, mm: MaxMargin, d: int) -> None:
     con.print(line)
 
 
-def render_check(con: Console, path: str, problem: Problem, outcome: RunOutcome, widths: tuple[int, ...]) -> None:
+def render_check(con: Console, path: str, problem: Problem, outcome: RunOutcome, widths: tuple[int, ...],
+                 options: Sequence[str] = (), scale_factor: float = 1.0, init_note: str | None = None) -> None:
+    """The human report of ``aligncheck check``; ``options``: the command's options that are not
+    the run's (see aligncheck.harness.runner.replay_command), for the replay line."""
     spec, traj = outcome.spec, outcome.trajectory
-    render_data(con, path, problem)
-    run = f"run: method {spec.method}, depth L = {spec.depth}, widths {list(widths)}, loss {spec.loss}, init {spec.init}, seed {spec.seed}"
+    render_data(con, path, problem, scale_factor)
+    run = (f"run: method {spec.method}, depth L = {spec.depth}, widths {list(widths)}, loss {spec.loss}, init {spec.init}, "
+           f"init scale {spec.init_scale!r}, seed {spec.seed}")
     if spec.method == "gd":
         run += f", step {'paper rule (A3.5)' if spec.gd_step is None else repr(spec.gd_step)}, steps {spec.gd_steps}"
     con.print(Text(run))
+    if init_note is not None:
+        con.print(Text(init_note))
     render_max_margin(con, problem.max_margin, problem.d)
 
     at = Table(title="assumptions", title_justify="left")
@@ -193,4 +221,28 @@ def render_check(con: Console, path: str, problem: Problem, outcome: RunOutcome,
             summary.append(", ")
         summary.append(label, style=style)
     con.print(summary)
-    con.print(Text(f"replay: {replay_command(path, spec)}", style="dim"), soft_wrap=True)  # one line, to copy
+    for line in advice(outcome):
+        con.print(Text(f"advice: {line}", style="yellow"))
+    con.print(Text(f"replay: {replay_command(path, spec, options)}", style="dim"), soft_wrap=True)  # one line, to copy
+
+
+def claim_dict(c: Claim) -> dict:
+    """A registered claim as JSON: id, paper, statement, source, kind, needs, methods."""
+    return {"id": c.id, "paper": PAPERS[c.paper].citation, "statement": c.statement, "source": c.source, "kind": c.kind,
+            "needs": list(c.needs), "methods": list(c.methods)}
+
+
+def render_claims(con: Console, claims: Sequence[Claim]) -> None:
+    """The claims ``aligncheck claims`` lists: one table per paper, in registry order."""
+    for key in dict.fromkeys(c.paper for c in claims):
+        t = Table(title=PAPERS[key].citation, title_justify="left")
+        t.add_column("id", no_wrap=True, min_width=max(len(c.id) for c in claims))
+        t.add_column("statement")
+        t.add_column("source")
+        t.add_column("kind", no_wrap=True)
+        t.add_column("needs")
+        t.add_column("methods", no_wrap=True)
+        for c in claims:
+            if c.paper == key:
+                t.add_row(c.id, c.statement, c.source, c.kind, ", ".join(c.needs) or "—", "/".join(c.methods))
+        con.print(t)

@@ -99,8 +99,7 @@ def save_case(problem: Problem, directory: Path, name: str) -> Path:
 def spec_args(spec: RunSpec) -> list[str]:
     """The ``aligncheck check`` options that ask for ``spec``."""
     args = ["--depth", str(spec.depth), "--loss", spec.loss, "--init", spec.init, "--seed", str(spec.seed), "--method", spec.method]
-    if spec.init_scale != 1.0:
-        args += ["--init-scale", repr(spec.init_scale)]
+    args += ["--init-scale", repr(spec.init_scale)]  # always: the command line's default is "auto"
     if spec.widths is not None and len(spec.widths):
         args += ["--widths", ",".join(map(str, spec.widths))]
     if spec.precision is not None:
@@ -111,6 +110,8 @@ def spec_args(spec: RunSpec) -> list[str]:
         args += (["--step", repr(spec.gd_step)] if spec.gd_step is not None else []) + ["--steps", str(spec.gd_steps)]
     return args
 
-def replay_command(data_path: Path | str, spec: RunSpec) -> str:
-    """The ``aligncheck check`` command line that reruns this exact run."""
-    return shlex.join(["aligncheck", "check", str(data_path), *spec_args(spec)])
+
+def replay_command(data_path: Path | str, spec: RunSpec, options: Iterable[str] = ()) -> str:
+    """The ``aligncheck check`` command line that reruns this exact run (``options``: those that
+    are not the run's, e.g. ``--scale unit-ball`` or ``--claims``)."""
+    return shlex.join(["aligncheck", "check", str(data_path), *spec_args(spec), *options])
