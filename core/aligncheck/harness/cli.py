@@ -1,8 +1,12 @@
 """The ``aligncheck`` command line.
 
-    aligncheck maxmargin DATA [--json]
+    aligncheck --version
+    aligncheck claims [PATTERN,...] [--json]
+    aligncheck maxmargin DATA [--scale unit-ball] [--json]
     aligncheck check DATA --depth L --loss exp|logistic [--init gaussian|balanced|w1zero]
-                    [--widths 3,4,...] [--seed S] [--method gf|gd] [--step ETA --steps N] [--json]
+                    [--widths 3,4,...] [--seed S] [--method gf|gd] [--step ETA --steps N]
+                    [--scale unit-ball] [--claims PATTERN,...] [--json]
+    aligncheck sweep SPEC ... / aligncheck sweep-report DB ...   (aligncheck.harness.sweep.commands)
 
 DATA is a ``.npz`` file (arrays X, y) or a ``.csv`` file (last column y, optional header).
 
@@ -20,18 +24,23 @@ is a human-readable report rendered with rich.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import math
 import os
 import sys
 from collections.abc import Sequence
 
+from aligncheck import __version__
+from aligncheck.claims.registry import REGISTRY
 from aligncheck.claims.verdicts import Status
-from aligncheck.data.problem import load_problem
-from aligncheck.dynamics.spec import RunSpec
+from aligncheck.data.problem import Problem, load_problem
+from aligncheck.dynamics.spec import RunSpec, with_admissible_scale
 from aligncheck.errors import ProblemError
 from aligncheck.harness.cost import up_front_note
-from aligncheck.harness.output import console, print_json, render_check, render_data, render_max_margin, check_dict, max_margin_dict
+from aligncheck.harness.output import (check_dict, claim_dict, console, max_margin_dict, print_json, render_check, render_claims,
+                                      render_data, render_max_margin)
 from aligncheck.harness.runner import run_checked
+from aligncheck.harness.sweep.commands import HANDLERS as SWEEP_HANDLERS, add_commands as add_sweep_commands
 from aligncheck.numerics.backends import MIN_DIGITS
 from aligncheck.numerics.losses import LOSSES
 from aligncheck.numerics.network import INITS
@@ -126,13 +135,55 @@ def _positive_float(text: str) -> float:
     return v
 
 
+def _init_scale(text: str) -> float | str:
+    return "auto" if text == "auto" else _positive_float(text)
+
+
+def _patterns(text: str) -> tuple[str, ...]:
+    """'gf.rank_one, gf.max_margin_*' -> the registered ids they match (fnmatch globs), in registry
+    order; a pattern that matches no claim is an error."""
+    patterns = [p.strip() for p in text.split(",") if p.strip()]
+    if not patterns:
+        raise argparse.ArgumentTypeError(f"{text!r} names no claim (see aligncheck claims)")
+    for p in patterns:
+        if not fnmatch.filter(REGISTRY, p):
+            raise argparse.ArgumentTypeError(f"{p!r} matches no claim id (see aligncheck claims)")
+    return tuple(cid for cid in REGISTRY if any(fnmatch.fnmatchcase(cid, p) for p in patterns))
+
+
+SCALES = ("none", "unit-ball")
+
+
+def _add_scale(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scale", choices=SCALES, default="none",
+                   help="unit-ball: divide X by max‖x_i‖ when that exceeds 1 (the paper's ‖x_i‖ ≤ 1, which GD's claims need; "
+                   "ū and the support vectors are unchanged, γ is divided by the factor, which is reported); default: none")
+
+
+def _load(args: argparse.Namespace) -> tuple[Problem, float]:
+    """The data of ``args.data``, scaled as ``--scale`` asks: (problem, factor X was divided by)."""
+    problem = load_problem(args.data)
+    return problem.scaled_to_unit_ball() if args.scale == "unit-ball" else (problem, 1.0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Check the claims of Ji & Telgarsky (ICLR 2019) on deep linear networks.",
         allow_abbrev=False,
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+
+    cl = sub.add_parser(
+        "claims",
+        help="list the claims: ids, statements, sources, kinds, assumptions",
+        description="List the registered claims (every paper's), or those matching PATTERNS.",
+        allow_abbrev=False,
+    )
+    cl.add_argument("patterns", metavar="PATTERNS", nargs="?", type=_patterns, default=None,
+                    help="comma-separated ids or globs, e.g. 'gf.rank_one,gf.max_margin_*' (default: every claim)")
+    cl.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
     mm = sub.add_parser(
         "maxmargin",
@@ -142,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     mm.add_argument("data", metavar="DATA", help=".npz (arrays X, y) or .csv (last column y)")
+    _add_scale(mm)
     mm.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
     ck = sub.add_parser(
@@ -161,8 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the L-1 hidden widths, comma separated (default: d each)",
     )
     ck.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="initialisation seed (default: 0)")
-    ck.add_argument("--init-scale", type=_positive_float, default=1.0, metavar="C",
-                    help="initialisation scale (Gaussian entries N(0, C²/fan-in); balanced layers of norm C; default: 1)")
+    ck.add_argument("--init-scale", type=_init_scale, default="auto", metavar="C",
+                    help="initialisation scale (Gaussian entries N(0, C²/fan-in); balanced layers of norm C), or auto "
+                    "(default): the largest 2^-k ≤ 1 at which W(0) meets Assumption 1.2, R(W(0)) ≤ ℓ(0), on the data")
     ck.add_argument("--method", choices=METHODS, default="gf", help="gradient flow (default) or gradient descent")
     ck.add_argument("--step", type=_positive_float, default=None, metavar="ETA",
                     help="gd only: constant step size (default: the paper's step rule, Assumption 3.5, which needs the logistic loss)")
@@ -172,7 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="gf only: run on the mpmath backend with DIGITS significant digits (≥ 16)")
     ck.add_argument("--late-phase", action="store_true",
                     help="gf only: run float64 to its floor, then continue in mpmath (50 digits, or --precision)")
+    _add_scale(ck)
+    ck.add_argument("--claims", type=_patterns, default=None, metavar="PATTERNS",
+                    help="judge only these claims: comma-separated ids or globs, e.g. 'gf.rank_one,gf.max_margin_*' "
+                    "(default: every claim; see aligncheck claims)")
     ck.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    add_sweep_commands(sub, _positive_int)  # sweep, sweep-report
     return parser
 
 
@@ -188,14 +246,23 @@ def build_parser() -> argparse.ArgumentParser:
 # commands
 
 
+def _cmd_claims(args: argparse.Namespace) -> int:
+    chosen = [REGISTRY[cid] for cid in (args.patterns or REGISTRY)]
+    if args.json:
+        print_json({"claims": [claim_dict(c) for c in chosen]})
+    else:
+        render_claims(console(), chosen)
+    return EXIT_OK
+
+
 def _cmd_maxmargin(args: argparse.Namespace) -> int:
-    problem = load_problem(args.data)
+    problem, factor = _load(args)
     mm = problem.max_margin
     if args.json:
-        print_json({"max_margin": max_margin_dict(mm)})
+        print_json({"max_margin": max_margin_dict(mm), **({"scale_factor": factor} if args.scale != "none" else {})})
     else:
         con = console()
-        render_data(con, args.data, problem)
+        render_data(con, args.data, problem, factor)
         render_max_margin(con, mm, problem.d)
     return EXIT_OK
 
@@ -209,29 +276,33 @@ def _spec(args: argparse.Namespace) -> RunSpec:
     if args.steps is not None:
         extra["gd_steps"] = args.steps
     return RunSpec(
-        depth=args.depth, loss=args.loss, init=args.init, seed=args.seed, init_scale=args.init_scale,
+        depth=args.depth, loss=args.loss, init=args.init, seed=args.seed, init_scale=1.0 if args.init_scale == "auto" else args.init_scale,
         widths=args.widths, precision=args.precision, late_phase=args.late_phase, method=args.method, **extra,
     )
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
     spec = _spec(args)
-    problem = load_problem(args.data)
+    problem, factor = _load(args)
     widths = spec.hidden_widths(problem.d)  # ProblemError on a depth/widths mismatch, before running
     spec.initial_layers(problem.Z)  # every up-front refusal before the note on how long it takes
+    scale_note = None
+    if args.init_scale == "auto":
+        spec, scale_note = with_admissible_scale(spec, problem.Z)
     note = up_front_note(problem.n, problem.d, method=spec.method, gd_steps=spec.gd_steps, precision=spec.precision, late_phase=spec.late_phase)
     if note is not None:  # what will take long, before it does (one line; the cost model is aligncheck.harness.cost)
         print(f"{PROG}: {_one_line(note)}", file=sys.stderr, flush=True)
-    outcome = run_checked(problem, spec)
+    outcome = run_checked(problem, spec, args.claims)
+    options = (["--scale", args.scale] if args.scale != "none" else []) + (["--claims", ",".join(args.claims)] if args.claims else [])
     if args.json:
-        print_json(check_dict(problem, outcome, widths))
+        print_json({**check_dict(problem, outcome, widths), "scale_factor": factor, "init_scale": scale_note})
     else:
-        render_check(console(), args.data, problem, outcome, widths)
+        render_check(console(), args.data, problem, outcome, widths, options, factor, scale_note)
     violated = any(v.status == Status.VIOLATED for v in outcome.verdicts)
     return EXIT_VIOLATED if violated else EXIT_OK
 
 
-COMMANDS = {"maxmargin": _cmd_maxmargin, "check": _cmd_check}
+COMMANDS = {"claims": _cmd_claims, "maxmargin": _cmd_maxmargin, "check": _cmd_check, **SWEEP_HANDLERS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
