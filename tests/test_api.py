@@ -50,3 +50,12 @@ def test_a_broken_update_is_caught_through_the_api():
         W = [W[0] - 0.5 * np.outer(W[1][0], g), W[1] - 1.0 * (W[0] @ g)[None, :]]
     v = {x.claim: x for x in ac.check(problem, ac.trajectory(problem, iterates, loss="exp", step=0.5))}
     assert v["gd.balancedness_identity"].status == ac.Status.VIOLATED
+
+
+def test_the_readme_links_stay_inside_the_repository():
+    # A clone has only the repository: every relative link of the README names a file in it.
+    root = README.parent
+    targets = re.findall(r"\]\((?!https?:|#)([^)#\s]+)", README.read_text())
+    assert targets, "the README links to files (docs/claims.md at least)"
+    missing = [t for t in targets if not (root / t).resolve().is_relative_to(root) or not (root / t).exists()]
+    assert missing == []

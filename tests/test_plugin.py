@@ -70,8 +70,9 @@ def _run(project: Path, report: str, *args: str) -> tuple[subprocess.CompletedPr
 
 
 def _content(doc: dict) -> dict:
-    """The report with its lists in a canonical order (the order of merging is not content)."""
-    return json.loads(json.dumps(doc, sort_keys=True))
+    """The report with its lists in a canonical order (the order of merging is not content), without
+    the metadata of the session (date, wall time, arguments, workers)."""
+    return json.loads(json.dumps({k: v for k, v in doc.items() if k != "metadata"}, sort_keys=True))
 
 
 def test_the_same_report_serially_and_under_xdist(project):
@@ -86,6 +87,9 @@ def test_the_same_report_serially_and_under_xdist(project):
                                             "gf.risk_monotone", "gf.balancedness", "gf.lemma2_rank_bound", "gf.lemma2_alignment_bound"}
     assert a["controls"] == [{"id": "control.example", "status": "flagged", "expected": "flagged", "observed": "flagged"}]
     assert "aligncheck: claims of Ji & Telgarsky" in parallel.stdout  # the controller prints the one table
+    meta = b["metadata"]
+    assert meta["aligncheck_version"] and meta["hypothesis_profile"] == a["metadata"]["hypothesis_profile"]
+    assert meta["pytest_args"][-2:] == ["-n", "2"] and meta["wall_time_s"] > 0 and set(meta["status_vocabulary"]) == {"claims", "conjectures", "controls", "verdicts"}
 
 
 def test_each_claim_is_an_item_and_a_selection_is_a_partial_report(project):

@@ -64,3 +64,16 @@ def test_later_starts_are_counted():
     _record(rec, "gf.rank_one", Status.HOLDS, judged_from=0.35)
     _record(rec, "gf.rank_one", Status.HOLDS)
     assert _entry(rec, "gf.rank_one")["judged_from_later_start"] == 1
+
+
+def test_worst_is_over_judged_verdicts_and_inconclusive_ones_are_kept_apart():
+    # An inconclusive run stopped short of the phase where the claim can be judged: its gap (0.5)
+    # is not the claim's worst measured value, which comes from the verdicts that judged it.
+    rec = Recorder()
+    rec.record([Verdict("gf.rank_one", Status.HOLDS, 2e-4, 1e-3, "holds")], seed=0, init_seed=0, replay="")
+    rec.record([Verdict("gf.rank_one", Status.INCONCLUSIVE, 0.5, 1e-3, "too short")], seed=1, init_seed=0, replay="")
+    rec.record([Verdict("gf.rank_one", Status.HOLDS, 1e-5, 1e-3, "holds")], seed=2, init_seed=0, replay="")
+    e = _entry(rec, "gf.rank_one")
+    assert (e["worst"], e["worst_threshold"], e["worst_direction"], e["worst_inconclusive"]) == (2e-4, 1e-3, "max", 0.5)
+    rec.record([Verdict("gf.rank_one", Status.VIOLATED, 0.1, 1e-3, "stalled")], seed=3, init_seed=0, replay="")
+    assert _entry(rec, "gf.rank_one")["worst"] == 0.1

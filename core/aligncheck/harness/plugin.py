@@ -18,6 +18,10 @@ record controls, the ``--aligncheck-report DIR`` option, and the session report,
 
 from __future__ import annotations
 
+import datetime
+import platform
+import subprocess
+import time
 import traceback
 import zlib
 from collections.abc import Iterable
@@ -43,6 +47,7 @@ from aligncheck.harness.runner import replay_command, run_checked, save_case
 
 RECORDER = pytest.StashKey[Recorder]()
 PARTIAL = pytest.StashKey[list]()
+STARTED = pytest.StashKey[float]()
 REPORT = "conjectures.json"
 PARTIAL_REPORT = "conjectures-partial.json"
 # Fixtures whose items feed the report: deselecting one of them makes the report partial.
@@ -62,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     profiles.register(config.getini("aligncheck_hypothesis_profile") or None)
     config.stash[RECORDER] = Recorder()
     config.stash[PARTIAL] = []
+    config.stash[STARTED] = time.perf_counter()
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_Xdist(), "aligncheck-xdist")
 
@@ -110,7 +116,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     recorder = config.stash[RECORDER]
     if not recorder:
         return
-    doc = recorder.as_json()
+    doc = {"metadata": session_metadata(config), **recorder.as_json()}
     deselected = sorted(set(config.stash[PARTIAL]))
     name = REPORT
     if deselected:
@@ -121,6 +127,47 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     console = Console(file=terminalreporter._tw._file, force_terminal=terminalreporter.hasmarkup, width=160)
     render_report(doc, console)
     console.print(f"report written to {path}" + (f" (partial: {len(deselected)} item(s) deselected; {REPORT} left as it was)" if deselected else ""))
+
+
+# The status words of each section of the report, as the JSON documents them.
+STATUS_VOCABULARY = {
+    "claims": {"pass": "nothing violated the claim and at least one example showed it holding", "fail": "a violation, or no example judged it"},
+    "conjectures": {"supported": "held where judged, no counterexample", "counterexample found": "an example violated it",
+                    "open": "no example judged it"},
+    "controls": {"flagged": "the harness reported the negative control as it must", "missed": "it did not"},
+    "verdicts": {st.value: doc for st, doc in (
+        (Status.HOLDS, "judged, and the claim holds on the run"), (Status.VIOLATED, "judged, and the run contradicts the claim"),
+        (Status.INCONCLUSIVE, "the run did not reach the phase where the claim can be judged"),
+        (Status.NOT_APPLICABLE, "an assumption fails, or the claim is true by construction"))},
+}
+
+
+def session_metadata(config: pytest.Config) -> dict:
+    """What a report needs to be read and replayed later: versions, the git commit, the hypothesis
+    profile and seed, the date, the wall time, the pytest selection, and the status words."""
+    from hypothesis import settings as current
+
+    from aligncheck import __version__
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.rootpath, capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    import numpy
+
+    return {
+        "aligncheck_version": __version__,
+        "git_commit": commit,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "hypothesis_profile": current.get_current_profile_name(),
+        "hypothesis_seed": config.getoption("hypothesis_seed", None),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": round(time.perf_counter() - config.stash[STARTED], 1),
+        "pytest_args": list(config.invocation_params.args),
+        "workers": config.getoption("numprocesses", None) or 0,
+        "status_vocabulary": STATUS_VOCABULARY,
+    }
 
 
 # ---------------------------------------------------------------- fixtures

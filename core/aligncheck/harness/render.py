@@ -42,26 +42,51 @@ def render_report(data: dict, console: Console) -> None:
             edges.add_row(kind, str(c["examples"]), str(c["holds"]), f"[bold red]{c['violated']}[/]" if c["violated"] else "0", str(c["inconclusive"]), str(c["not_applicable"]))
         console.print(edges)
     if data["assumption_patterns"]:
-        console.print("examples per assumption pattern (+ holds, - fails): " + "; ".join(f"{p}: {n}" for p, n in data["assumption_patterns"].items()))
+        console.print(_patterns_table(data["assumption_patterns"]))
         console.print("assumptions: " + "; ".join(f"{a} = {text}" for a, text in ASSUMPTIONS.items()))
+
+
+def _patterns_table(patterns: dict[str, int]) -> Table:
+    """Examples per assumption pattern: one row per pattern, one column per assumption (+ holds, − fails)."""
+    rows = [(dict((tok[:-1], tok[-1]) for tok in p.split()), n) for p, n in patterns.items()]
+    ids = [a for a in ASSUMPTIONS if any(a in r for r, _ in rows)] + sorted({a for r, _ in rows for a in r} - set(ASSUMPTIONS))
+    table = Table(title="examples per assumption pattern (+ holds, − fails)")
+    for a in ids:
+        table.add_column(a, justify="center")
+    table.add_column("examples", justify="right")
+    for r, n in rows:
+        table.add_row(*[("[green]+[/]" if r[a] == "+" else "[red]−[/]") if a in r else "" for a in ids], str(n))
+    return table
 
 
 def _claims_table(title: str, rows: list[dict]) -> Table:
     table = Table(title=title, show_lines=False)
-    for col in ("claim", "kind", "examples", "holds", "violated", "inconclusive", "n/a", "worst", "backend", "status"):
-        table.add_column(col, justify="left" if col in ("claim", "kind", "backend", "status") else "right")
+    for col in ("claim", "statement", "source", "kind", "examples", "holds", "violated", "inconclusive", "n/a", "worst (judged)", "backend", "status"):
+        table.add_column(col, justify="left" if col in ("claim", "statement", "source", "kind", "backend", "status") else "right",
+                         no_wrap=col == "claim")
     for c in rows:
         bad = c["status"] == "fail"
         status = f"[bold red]FAIL[/] ({c['note']})" if bad else "[green]pass[/]"
         table.add_row(
-            f"[red]{c['id']}[/]" if bad else c["id"], c["kind"], str(c["examples"]), str(c["holds"]),
+            f"[red]{c['id']}[/]" if bad else c["id"], c.get("statement", ""), _short_source(c.get("source", "")), c["kind"], str(c["examples"]), str(c["holds"]),
             f"[bold red]{c['violated']}[/]" if c["violated"] else "0", str(c["inconclusive"]), str(c["not_applicable"]), _worst(c), _backends(c), status,
         )
     return table
 
 
+def _short_source(source: str) -> str:
+    """The theorem or lemma a claim is from, without the slide and camera-ready details."""
+    return source.split(";")[0].strip()
+
+
 def _worst(entry: dict) -> str:
-    return "" if entry["worst"] is None else f"{entry['worst']:.3g}"
+    """The worst value over judged verdicts, against its threshold ("2e-04 ≤ 0.001" for a gap,
+    "≥" for a margin); blank when no verdict judged the claim."""
+    if entry["worst"] is None:
+        return ""
+    thr = entry.get("worst_threshold")
+    side = "≥" if entry.get("worst_direction") == "min" else "≤"
+    return f"{entry['worst']:.3g}" + ("" if thr is None else f" {side} {thr:.3g}")
 
 
 def _backends(entry: dict) -> str:

@@ -38,7 +38,9 @@ class ClaimTally:
 
     id: str
     counts: Counter = field(default_factory=Counter)
-    worst: float | None = None
+    worst: float | None = None  # over judged verdicts (holds, violated) only
+    threshold: float | None = None  # the threshold of the verdict that gave ``worst``
+    worst_inconclusive: float | None = None  # over inconclusive verdicts: where runs stopped short, apart
     violations: list[dict] = field(default_factory=list)
     backends: Counter = field(default_factory=Counter)
     confirmations: Counter = field(default_factory=Counter)
@@ -60,6 +62,11 @@ class ClaimTally:
             return "no example reached the phase where the claim can be judged" if self.examples else "not exercised"
         return ""
 
+    @property
+    def direction(self) -> str:
+        """Which end of the measured values is the worst: "max" (a gap) or "min" (a margin)."""
+        return REGISTRY[self.id].worse if self.id in REGISTRY else "max"
+
     def add(self, v: dict, example: dict) -> None:
         """Count one verdict (a Verdict.as_dict()) of ``example`` (a record)."""
         status = v["status"]
@@ -73,9 +80,13 @@ class ClaimTally:
         if "judged_from" in v:
             self.judged_later += 1
         value = _number(v["value"])
-        if value is not None and math.isfinite(value) and status != Status.NOT_APPLICABLE.value:
-            pick = min if self.id in REGISTRY and REGISTRY[self.id].worse == "min" else max
-            self.worst = value if self.worst is None else pick(self.worst, value)
+        if value is not None and math.isfinite(value):
+            pick = min if self.direction == "min" else max
+            if status in (Status.HOLDS.value, Status.VIOLATED.value):
+                if self.worst is None or pick(self.worst, value) != self.worst:
+                    self.worst, self.threshold = value, _number(v["threshold"])
+            elif status == Status.INCONCLUSIVE.value:
+                self.worst_inconclusive = value if self.worst_inconclusive is None else pick(self.worst_inconclusive, value)
         if status == Status.VIOLATED.value:
             self.violations.append({k: example[k] for k in ("case", "seed", "init_seed", "replay")} | {"reason": v["reason"]})
 
@@ -154,6 +165,9 @@ class Recorder:
                 "examples": t.examples,
                 **{s: t.counts[s] for s in STATUSES},
                 "worst": t.worst,
+                "worst_threshold": t.threshold,
+                "worst_direction": t.direction,
+                "worst_inconclusive": t.worst_inconclusive,
                 "violations": t.violations,
                 "backends": dict(sorted(t.backends.items())),
                 "confirmations": dict(sorted(t.confirmations.items())),
