@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aligncheck.dynamics import progress
 from aligncheck.dynamics.float_range import beyond_range
 from aligncheck.dynamics.trajectory import Checkpoint, GDLog, Trajectory, check_finite_layers
 from aligncheck.errors import ProblemError
@@ -200,6 +201,7 @@ def descend(Z: np.ndarray, loss: Loss, layers0: Layers, rule: ConstantStep | Pap
             if t in marks:
                 checkpoints.append(Checkpoint(float(t), layers, new, eta))
                 radii_at[t] = rule.radius
+                progress.report(lambda: progress.Progress("gd", "float64", float(t), log_norm(flatten(layers)), lr, t + 1))
             etas.append(eta)
             F = max_frob(new)
             frobs.append(F)

@@ -23,6 +23,7 @@ from scipy.linalg import LinAlgWarning
 from threadpoolctl import threadpool_limits
 
 from aligncheck.dynamics.float_range import beyond_range
+from aligncheck.dynamics import progress
 from aligncheck.dynamics.flow import FlowField
 from aligncheck.dynamics.trajectory import Checkpoint, FlowInfo, Trajectory, check_finite_layers
 from aligncheck.errors import ProblemError
@@ -30,6 +31,7 @@ from aligncheck.numerics.backends import FLOAT64
 from aligncheck.numerics.losses import Loss
 from aligncheck.numerics.metrics import angle_between
 from aligncheck.numerics.network import Layers, flatten, unflatten
+from aligncheck.numerics.risk import evaluate
 
 # Below this, ‖∇log R‖·sqrt(1 + ‖θ‖²) (the relative rate of change of log R) is treated as zero:
 # the flow has (numerically) reached a critical point, e.g. the finite minimiser on
@@ -173,6 +175,9 @@ def gradient_flow(
                 while next_cp < s_end - 1e-9 * checkpoint_every:
                     checkpoints.append(Checkpoint(float(next_cp), unflatten(dense(next_cp).copy(), shapes)))
                     next_cp += checkpoint_every
+                if progress.active():  # evaluated outside the field: the run's evaluation count is unchanged
+                    progress.report(lambda: progress.Progress("gf", "float64", float(solver.t), math.log(float(np.linalg.norm(solver.y))),
+                                                              float(evaluate(Z, loss, unflatten(solver.y, shapes)).log_risk), field.evals))
             if reason is not None:
                 break
     if s_end > checkpoints[-1].time:

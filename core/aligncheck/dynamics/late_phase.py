@@ -36,6 +36,7 @@ import time
 
 import numpy as np
 
+from aligncheck.dynamics import progress
 from aligncheck.dynamics.flow import FlowField
 from aligncheck.dynamics.trajectory import Checkpoint, LatePhase, MidpointInfo, Trajectory, check_finite_layers
 from aligncheck.errors import ProblemError
@@ -222,6 +223,8 @@ def gradient_flow_mp(
         if float(s) >= next_cp or s >= s_end:
             checkpoints.append(Checkpoint(float(s), layers))
             next_cp = float(s) + checkpoint_every
+            progress.report(lambda: progress.Progress("gf", bk.name, float(s), float(ctx.log(bk.norm(theta))),
+                                                      float(evaluate(flow.Z, loss, layers, bk).log_risk), flow.evals, p))
         if target_layer_norm is not None and min(float(bk.norm(W.ravel())) for W in layers) >= target_layer_norm:
             if checkpoints[-1].time != float(s):
                 checkpoints.append(Checkpoint(float(s), layers))

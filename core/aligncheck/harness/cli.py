@@ -37,8 +37,8 @@ from aligncheck.data.problem import Problem, load_problem
 from aligncheck.dynamics.spec import RunSpec, with_admissible_scale
 from aligncheck.errors import ProblemError
 from aligncheck.harness.cost import up_front_note
-from aligncheck.harness.output import (check_dict, claim_dict, console, max_margin_dict, print_json, render_check, render_claims,
-                                      render_data, render_max_margin)
+from aligncheck.harness.output import (check_dict, claim_dict, console, max_margin_dict, print_json, progress_on, render_check,
+                                      render_claims, render_data, render_max_margin)
 from aligncheck.harness.runner import run_checked
 from aligncheck.harness.sweep.commands import HANDLERS as SWEEP_HANDLERS, add_commands as add_sweep_commands
 from aligncheck.numerics.backends import MIN_DIGITS
@@ -292,7 +292,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     note = up_front_note(problem.n, problem.d, method=spec.method, gd_steps=spec.gd_steps, precision=spec.precision, late_phase=spec.late_phase)
     if note is not None:  # what will take long, before it does (one line; the cost model is aligncheck.harness.cost)
         print(f"{PROG}: {_one_line(note)}", file=sys.stderr, flush=True)
-    outcome = run_checked(problem, spec, args.claims)
+    with progress_on(sys.stderr):  # a status line on a terminal only
+        outcome = run_checked(problem, spec, args.claims)
     options = (["--scale", args.scale] if args.scale != "none" else []) + (["--claims", ",".join(args.claims)] if args.claims else [])
     if args.json:
         print_json({**check_dict(problem, outcome, widths), "scale_factor": factor, "init_scale": scale_note})

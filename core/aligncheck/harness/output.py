@@ -4,10 +4,12 @@ strings), and their human-readable form rendered with rich."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -17,7 +19,9 @@ from aligncheck.claims.registry import PAPERS, Claim
 from aligncheck.claims.verdicts import Status
 from aligncheck.data.maxmargin import MaxMargin
 from aligncheck.data.problem import Problem
+from aligncheck.dynamics.progress import Progress, listening
 from aligncheck.harness.runner import RunOutcome, replay_command
+from aligncheck.numerics.backends import format_from_log
 
 STATUS_STYLE = {
     Status.VIOLATED.value: "bold red",
@@ -246,3 +250,33 @@ def render_claims(con: Console, claims: Sequence[Claim]) -> None:
             if c.paper == key:
                 t.add_row(c.id, c.statement, c.source, c.kind, ", ".join(c.needs) or "—", "/".join(c.methods))
         con.print(t)
+
+
+def progress_line(p: Progress) -> str:
+    """One status line of a running check: where the run is and what it costs so far."""
+    where = f"s = {p.time:.3g}" if p.method == "gf" else f"step {int(p.time)}"
+    bits = f", {p.bits} bits" if p.bits is not None else ""
+    return (f"{p.method} on {p.backend}{bits}: {where}, ‖θ‖ = {format_from_log(p.log_norm, '.3g')}, "
+            f"R = {format_from_log(p.log_risk, '.3g')}, {p.evals} gradient evaluations")
+
+
+@contextlib.contextmanager
+def progress_on(stream) -> Iterator[None]:
+    """A live status line on ``stream`` (stderr) while the block runs, when ``stream`` is a terminal;
+    nothing otherwise (pipes, files and CI logs stay clean). Updated at most 10 times a second;
+    the line disappears when the block ends."""
+    if not stream.isatty():
+        yield
+        return
+    con = Console(file=stream, highlight=False)
+    with con.status("starting the run", spinner="dots") as status:
+        last = [0.0]
+
+        def show(p: Progress) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.1:
+                last[0] = now
+                status.update(progress_line(p))
+
+        with listening(show):
+            yield
