@@ -570,3 +570,16 @@ def test_a12_failing_start_gets_one_line_of_advice():
     lines = advice(SimpleNamespace(assumptions=ok))
     assert len(lines) == 1 and lines[0].startswith("A1.2 fails (R(W(0)) = 1.01") and "--init w1zero" in lines[0]
     assert advice(SimpleNamespace(assumptions={**ok, "A1.2": (True, "")})) == []
+
+
+def test_gd_defaults_reach_verdicts_or_say_why_not(capsys, planted_npz):
+    # the default number of GD steps (30,000) judges GD's limits at depth 2 from a small start
+    rc, out, err = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "logistic", "--method", "gd", "--init-scale", 0.1, "--json")
+    doc = json.loads(out)
+    assert rc == 0 and doc["run"]["grad_evals"] >= cli.CLI_GD_STEPS
+    limits = {v["id"]: v["status"] for v in doc["claims"] if v["id"].startswith("gd.") and REGISTRY[v["id"]].kind == "limit"}
+    assert "holds" in limits.values(), limits
+    # 50 steps settle nothing: the advice says why and what would
+    rc, out, err = call(capsys, "check", planted_npz, "--depth", 2, "--loss", "logistic", "--method", "gd", "--steps", 50, "--json")
+    doc = json.loads(out)
+    assert any(line.startswith("every applicable GD limit claim is inconclusive") for line in doc["advice"])

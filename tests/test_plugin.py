@@ -100,3 +100,9 @@ def test_each_claim_is_an_item_and_a_selection_is_a_partial_report(project):
     assert [c["id"] for c in doc["claims"]] == ["gf.rank_one"]  # only the selected claim was judged
     junit = (project / "junit.xml").read_text()
     assert junit.count("<testcase ") == 1 and 'name="test_claim[gf.rank_one]"' in junit
+
+
+def test_a_selection_that_runs_no_claim_says_so(project):
+    proc, doc = _run(project, "nothing", "-k", "no_such_claim")
+    assert proc.returncode == 5 and doc is None  # pytest: no tests ran
+    assert "aligncheck: the selection ran no claim, so no report was written" in proc.stdout

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from aligncheck.claims.registry import PAPERS, Claim
+from aligncheck.claims.registry import PAPERS, REGISTRY, Claim
 from aligncheck.claims.verdicts import Status
 from aligncheck.data.maxmargin import MaxMargin
 from aligncheck.data.problem import Problem
@@ -48,6 +48,12 @@ def advice(outcome: RunOutcome) -> list[str]:
     if not ok["A1.2"][0]:
         out.append(f"A1.2 fails ({ok['A1.2'][1]}): the claims that need it are not applicable; start below ℓ(0) with "
                    "--init-scale auto (the default) or a smaller --init-scale, or use --init w1zero (R(W(0)) = ℓ(0) at every scale)")
+    limits = [v for v in getattr(outcome, "verdicts", []) if v.claim.startswith("gd.") and REGISTRY[v.claim].kind == "limit"
+              and v.status != Status.NOT_APPLICABLE]
+    if limits and all(v.status == Status.INCONCLUSIVE for v in limits):
+        out.append("every applicable GD limit claim is inconclusive: GD's norms grow like (log t)^(1/L) (with the paper's step, which shrinks "
+                   "like R_t^-(2L-2), slower still), so at depth ≥ 3 or from an init scale near 1 no feasible --steps reaches the "
+                   "late phase; more --steps, a smaller --init-scale, or gradient flow (--method gf: the same limits) can decide them")
     if ok["separable"][0]:
         weak = [a for a in ("A2.7", "generic") if not ok[a][0]]
         if weak:

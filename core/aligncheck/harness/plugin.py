@@ -115,6 +115,9 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         return
     recorder = config.stash[RECORDER]
     if not recorder:
+        if config.stash[PARTIAL]:  # every harness item deselected: say so, rather than nothing
+            terminalreporter.write_line(f"aligncheck: the selection ran no claim, so no report was written "
+                                        f"({len(set(config.stash[PARTIAL]))} harness item(s) deselected; `aligncheck claims` lists the ids)")
         return
     doc = {"metadata": session_metadata(config), **recorder.as_json()}
     deselected = sorted(set(config.stash[PARTIAL]))
