@@ -103,3 +103,25 @@ def test_a_critical_point_stops_cleanly(problem):
     zero = tuple(np.zeros(shape) for shape in [(3, 3), (1, 3)])  # W ≡ 0: ∇R = 0 for L ≥ 2
     mp = gradient_flow_mp(problem.Z, EXP, zero, digits=20, s_span=1.0)
     assert mp.stop_reason.startswith("critical point") and len(mp.checkpoints) == 1
+
+
+def test_a_precision_run_is_extended_in_high_precision(problem):
+    # --precision runs that stop with a limit claim inconclusive are followed further, at the same
+    # digits, as float64 runs are (aligncheck.harness.runner): a higher precision goes at least as far.
+    from aligncheck.dynamics.integrate import extend_flow
+    from aligncheck.dynamics.late_phase import extend_mp
+
+    W0 = init_layers("gaussian", problem.d, [problem.d], 0, mean_z=problem.Z.mean(axis=0))
+    head = gradient_flow_mp(problem.Z, EXP, W0, digits=20, s_span=5.0, target_layer_norm=3.0)
+    assert head.stop_reason == "target reached"
+    longer = extend_mp(head, target_layer_norm=6.0)
+    assert longer.backend.name == "mpmath-20" and longer.stop_reason.startswith("target reached (run extended from s = ")
+    assert longer.checkpoints[: len(head.checkpoints)] == head.checkpoints
+    times = [cp.time for cp in longer.checkpoints]
+    assert times == sorted(times) and times[-1] > times[len(head.checkpoints) - 1]
+    assert min(float(np.linalg.norm(np.asarray(W, dtype=float))) for W in longer.final) >= 6.0
+    assert longer.integrator.steps_accepted > head.integrator.steps_accepted and longer.grad_evals > head.grad_evals
+    with pytest.raises(ProblemError):
+        extend_flow(head, target_layer_norm=6.0)  # the float64 extension refuses an mpmath run
+    with pytest.raises(ProblemError):
+        extend_mp(gradient_flow(problem.Z, EXP, W0, target_layer_norm=3.0), target_layer_norm=6.0)

@@ -31,6 +31,7 @@ Cost: see README ("High precision"); measured on d = 3, L = 2 (12 parameters), 5
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -264,3 +265,23 @@ def continue_in_mpmath(
         traj.wall_time + mp.wall_time, mp.backend, integrator=traj.integrator, late_phase=switch,
     )
 
+
+
+def extend_mp(traj: Trajectory, *, target_layer_norm: float, s_span: float = 40.0) -> Trajectory:
+    """``traj`` (a gradient-flow run on the mpmath backend from the start, ``--precision``) followed
+    further from its last state at the same digits and tolerance, until min_k ‖W_k‖_F ≥
+    ``target_layer_norm`` (or ``s_span`` more log-norm time): the high-precision counterpart of
+    aligncheck.dynamics.integrate.extend_flow, so that a --precision run goes as far as a float64 one."""
+    info = traj.integrator
+    if traj.method != "gf" or traj.backend is FLOAT64 or not isinstance(info, MidpointInfo) or traj.late_phase is not None:
+        raise ProblemError("only a gradient-flow run on the mpmath backend from the start can be extended in high precision")
+    s0 = traj.checkpoints[-1].time
+    more = gradient_flow_mp(traj.Z, traj.loss, traj.final, digits=info.digits, s_span=s_span, s0=s0, rtol=info.rtol,
+                            target_layer_norm=target_layer_norm)
+    merged = MidpointInfo(rtol=info.rtol, digits=info.digits, newton_tol=info.newton_tol,
+                          precision_bits=info.precision_bits + more.integrator.precision_bits,
+                          steps_accepted=info.steps_accepted + more.integrator.steps_accepted,
+                          steps_rejected=info.steps_rejected + more.integrator.steps_rejected)
+    reason = f"{more.stop_reason} (run extended from s = {s0:.4g}, where it had stopped: {traj.stop_reason})"
+    return dataclasses.replace(traj, checkpoints=traj.checkpoints + more.checkpoints[1:], stop_reason=reason,
+                               grad_evals=traj.grad_evals + more.grad_evals, wall_time=traj.wall_time + more.wall_time, integrator=merged)

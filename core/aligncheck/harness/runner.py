@@ -21,6 +21,7 @@ from aligncheck.claims.registry import REGISTRY
 from aligncheck.claims.verdicts import Status, Verdict
 from aligncheck.data.problem import Problem
 from aligncheck.dynamics.integrate import extend_flow
+from aligncheck.dynamics.late_phase import extend_mp
 from aligncheck.dynamics.spec import RunSpec, run
 from aligncheck.dynamics.trajectory import Trajectory
 from aligncheck.harness.confirm import confirm
@@ -63,8 +64,9 @@ def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = Non
     assumptions, _ = run_assumptions(setup, traj)
     verdicts = check_claims(traj, setup, u_bar, ids, assumptions=assumptions)
     if _worth_running_longer(traj, spec, verdicts):
-        reached = min(float(np.linalg.norm(W)) for W in traj.final)
-        traj = extend_flow(traj, target_layer_norm=reached * RUN_LONGER ** (1.0 / spec.depth))
+        reached = min(float(np.linalg.norm(np.asarray(W, dtype=float))) for W in traj.final)
+        target = reached * RUN_LONGER ** (1.0 / spec.depth)
+        traj = extend_mp(traj, target_layer_norm=target) if spec.precision is not None else extend_flow(traj, target_layer_norm=target)
         assumptions, _ = run_assumptions(setup, traj)
         verdicts = check_claims(traj, setup, u_bar, ids, assumptions=assumptions)
     verdicts = confirm(traj, setup, u_bar, verdicts, assumptions=assumptions)
@@ -72,9 +74,10 @@ def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = Non
 
 
 def _worth_running_longer(traj: Trajectory, spec: RunSpec, verdicts: list[Verdict]) -> bool:
-    """A float64 gradient-flow run that met its target while a limit claim (or conjecture) is
-    still inconclusive: a longer run can decide it (see RUN_LONGER)."""
-    if spec.method != "gf" or spec.precision is not None or spec.late_phase or traj.stop_reason != "target reached":
+    """A gradient-flow run (float64, or mpmath from the start: a higher precision must not stop
+    short of where float64 goes) that met its target while a limit claim (or conjecture) is still
+    inconclusive: a longer run can decide it (see RUN_LONGER)."""
+    if spec.method != "gf" or spec.late_phase or traj.stop_reason != "target reached":
         return False
     return any(v.status == Status.INCONCLUSIVE and REGISTRY[v.claim].kind in ("limit", "conjecture") for v in verdicts)
 
