@@ -412,3 +412,20 @@ def test_sqrt_norm_and_log_of_constants():
     # ulp), mpmath at the working precision.
     assert all(FLOAT64.log(n) == math.log(n) for n in (2, 6, 20, 10_000))
     assert isinstance(bk.log(20), ctx.mpf) and abs(bk.log(20) - ctx.log(20)) == 0
+
+
+def test_flint_and_mpmath_solves_agree_and_singular_is_none():
+    # A Newton-like system I − hJ (well conditioned) at 60 digits: python-flint's approximate LU and
+    # mpmath's LU agree to a few units of the working precision (2^-prec ≈ 1e-70 at 60 digits: 1e-65
+    # leaves room for the condition number of a 12×12 system).
+
+    rng = np.random.default_rng(3)
+    flint_bk, mp_bk = Mpmath(60), Mpmath(60, "mpmath")
+    A = flint_bk.asarray(np.eye(12) + 0.3 * rng.standard_normal((12, 12))) / 3
+    b = flint_bk.asarray(rng.standard_normal(12))
+    x, y = flint_bk.solve(A, b), mp_bk.solve(A, b)
+    assert max(abs(u - v) for u, v in zip(x, y)) / max(abs(v) for v in y) < 1e-65
+    assert max(abs(r) for r in A @ x - b) < 1e-65
+    singular = flint_bk.asarray(np.array([[1.0, 2.0], [2.0, 4.0]]))
+    assert flint_bk.solve(singular, flint_bk.asarray(np.ones(2))) is None
+    assert mp_bk.solve(singular, mp_bk.asarray(np.ones(2))) is None

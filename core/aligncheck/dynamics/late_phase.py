@@ -64,16 +64,11 @@ DAMP_FROM = 1e12
 
 
 def _solve(bk: Mpmath, A: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """x with A x = b at the backend's precision, or None where mpmath's LU finds A numerically
-    singular (it raises ZeroDivisionError): the step that needed it is then rejected like one
-    whose Newton iteration did not converge (seen: starts of scale 1e-300, where (c/‖G‖)·H is
-    ~1e300 against the identity, and W_1 = 0 next to layers of norm 1e100)."""
-    ctx = bk.ctx
-    try:
-        x = ctx.lu_solve(ctx.matrix(A.tolist()), ctx.matrix(b.tolist()))
-    except ZeroDivisionError:
-        return None
-    return np.array([x[i] for i in range(len(b))], dtype=object)
+    """x with A x = b at the backend's precision (:meth:`Mpmath.solve`), or None where A is
+    numerically singular: the step that needed it is then rejected like one whose Newton iteration
+    did not converge (seen: starts of scale 1e-300, where (c/‖G‖)·H is ~1e300 against the identity,
+    and W_1 = 0 next to layers of norm 1e100)."""
+    return bk.solve(A, b)
 
 
 def _midpoint_step(flow: FlowField, theta0: np.ndarray, h, tol) -> np.ndarray | None:
@@ -156,6 +151,7 @@ def gradient_flow_mp(
     target_layer_norm: float | None = None,
     max_steps: int = 5000,
     damp: bool = True,
+    linear_solver: str = "flint",
 ) -> Trajectory:
     """Follow gradient flow from ``layers0`` in log-norm time s ∈ [s0, s0 + s_span] at ``digits``
     significant digits (mpmath backend), or until min_k ‖W_k‖_F ≥ ``target_layer_norm``.
@@ -166,12 +162,13 @@ def gradient_flow_mp(
     about every ``checkpoint_every`` in s; their layers are object arrays of mpf. The Trajectory's
     backend is its Mpmath backend; ``Trajectory.integrator`` (a MidpointInfo) records rtol, the
     digits, the precision history [(s, bits)], the steps accepted and rejected, and the Newton
-    tolerance.
+    tolerance. ``linear_solver``: how the Newton systems are solved (aligncheck.numerics.backends.Mpmath.solve:
+    "flint", or "mpmath", the reference).
     """
     check_finite_layers(layers0)  # float64 or mpf entries (np.asarray(..., float) converts both)
     if not (s_span > 0 and checkpoint_every > 0 and h0 > 0 and rtol > 0):
         raise ProblemError(f"s_span, checkpoint_every, h0 and rtol must be positive, got {s_span}, {checkpoint_every}, {h0}, {rtol}")
-    bk = Mpmath(digits)
+    bk = Mpmath(digits, linear_solver)
     shapes = [np.asarray(W).shape for W in layers0]
     theta = bk.asarray(flatten(tuple(np.asarray(W, dtype=object) for W in layers0)))
     flow = FlowField(Z, loss, shapes, bk)
