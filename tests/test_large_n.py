@@ -234,7 +234,7 @@ def test_cli_prints_the_note_on_stderr_before_the_run(capsys, tmp_path, monkeypa
     np.savez(path, X=pp.X, y=pp.y)
     seen = {}
 
-    def fake_run(problem, spec):  # the note must be out before the run starts
+    def fake_run(problem, spec, ids=None):  # the note must be out before the run starts
         seen["err"] = capsys.readouterr().err
         raise SystemExit(0)
 

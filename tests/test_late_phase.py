@@ -127,15 +127,15 @@ def test_a_precision_run_is_extended_in_high_precision(problem):
         extend_mp(gradient_flow(problem.Z, EXP, W0, target_layer_norm=3.0), target_layer_norm=6.0)
 
 
-def test_flint_and_mpmath_linear_solvers_give_the_same_late_phase(problem):
-    # The Newton systems solved by python-flint (the default) or by mpmath's LU (the reference):
+def test_flint_and_mpmath_kernels_give_the_same_late_phase(problem):
+    # Jacobians and Newton systems in python-flint (the default) or in mpmath (the reference):
     # the same run to far below float64. Tolerance: the Newton iteration stops at a correction below
     # 10^(1-digits)·‖θ‖ (late_phase.gradient_flow_mp), so two solvers that differ at rounding level
     # may end their iterations one correction apart: 1e-40 relative is 1e9 times that bound at 50
     # digits, and 1e24 times below float64's resolution.
     W0 = init_layers("gaussian", problem.d, [problem.d], 0, mean_z=problem.Z.mean(axis=0))
     a = gradient_flow_mp(problem.Z, EXP, W0, digits=50, s_span=2.0)
-    b = gradient_flow_mp(problem.Z, EXP, W0, digits=50, s_span=2.0, linear_solver="mpmath")
+    b = gradient_flow_mp(problem.Z, EXP, W0, digits=50, s_span=2.0, kernels="mpmath")
     assert [cp.time for cp in a.checkpoints] == [cp.time for cp in b.checkpoints]
     assert a.integrator.steps_accepted == b.integrator.steps_accepted
     bk = Mpmath(50)

@@ -63,24 +63,15 @@ DAMP_MAX_STEP = 1e-13
 DAMP_FROM = 1e12
 
 
-def _solve(bk: Mpmath, A: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """x with A x = b at the backend's precision (:meth:`Mpmath.solve`), or None where A is
-    numerically singular: the step that needed it is then rejected like one whose Newton iteration
-    did not converge (seen: starts of scale 1e-300, where (c/‖G‖)·H is ~1e300 against the identity,
-    and W_1 = 0 next to layers of norm 1e100)."""
-    return bk.solve(A, b)
-
-
 def _midpoint_step(flow: FlowField, theta0: np.ndarray, h, tol) -> np.ndarray | None:
-    """One implicit-midpoint step θ1 = θ0 + h F((θ0 + θ1)/2), or None if Newton did not converge.
+    """One implicit-midpoint step θ1 = θ0 + h F((θ0 + θ1)/2), or None if Newton did not converge
+    (or met a numerically singular matrix, Mpmath.shifted_solve: seen at starts of scale 1e-300,
+    where (c/‖G‖)·H is ~1e300 against the identity, and W_1 = 0 next to layers of norm 1e100).
 
     Predictor: the linearly implicit Euler step (I − hJ(θ0))^{-1} h F(θ0), stable for stiff modes.
     """
     bk = flow.bk
-    P = len(theta0)
-    eye = np.eye(P, dtype=object)
-    J0 = flow.jac(theta0)
-    predicted = _solve(bk, eye - h * J0, h * flow.f(theta0))
+    predicted = bk.shifted_solve(flow.jac(theta0), h, h * flow.f(theta0))
     if predicted is None:
         return None
     theta1 = theta0 + predicted
@@ -89,7 +80,7 @@ def _midpoint_step(flow: FlowField, theta0: np.ndarray, h, tol) -> np.ndarray | 
     for _ in range(MAX_NEWTON):
         mid = (theta0 + theta1) / 2
         G = theta1 - theta0 - h * flow.f(mid)
-        delta = _solve(bk, eye - (h / 2) * flow.jac(mid), G)
+        delta = bk.shifted_solve(flow.jac(mid), h / 2, G)
         if delta is None:
             return None
         theta1 = theta1 - delta
@@ -116,19 +107,18 @@ def _damping_step(flow: FlowField, theta: np.ndarray, tol) -> tuple[np.ndarray, 
     """
     bk = flow.bk
     J = flow.jac(theta)
-    size = bk.norm(J)
+    size = bk.frobenius(J)
     if size < DAMP_FROM:  # not stiff enough to need it: keep the invariants exact
         return theta, bk.ctx.mpf(0)
     h = min(bk.ctx.mpf(DAMP) / size, bk.ctx.mpf(DAMP_MAX_STEP))
-    eye = np.eye(len(theta), dtype=object)
-    predicted = _solve(bk, eye - h * J, h * flow.f(theta))
+    predicted = bk.shifted_solve(J, h, h * flow.f(theta))
     if predicted is None:
         return theta, bk.ctx.mpf(0)
     new = theta + predicted
     scale = bk.norm(theta)
     for _ in range(MAX_NEWTON):
         G = new - theta - h * flow.f(new)
-        delta = _solve(bk, eye - h * flow.jac(new), G)
+        delta = bk.shifted_solve(flow.jac(new), h, G)
         if delta is None:
             return theta, bk.ctx.mpf(0)
         new = new - delta
@@ -151,7 +141,7 @@ def gradient_flow_mp(
     target_layer_norm: float | None = None,
     max_steps: int = 5000,
     damp: bool = True,
-    linear_solver: str = "flint",
+    kernels: str = "flint",
 ) -> Trajectory:
     """Follow gradient flow from ``layers0`` in log-norm time s ∈ [s0, s0 + s_span] at ``digits``
     significant digits (mpmath backend), or until min_k ‖W_k‖_F ≥ ``target_layer_norm``.
@@ -162,13 +152,13 @@ def gradient_flow_mp(
     about every ``checkpoint_every`` in s; their layers are object arrays of mpf. The Trajectory's
     backend is its Mpmath backend; ``Trajectory.integrator`` (a MidpointInfo) records rtol, the
     digits, the precision history [(s, bits)], the steps accepted and rejected, and the Newton
-    tolerance. ``linear_solver``: how the Newton systems are solved (aligncheck.numerics.backends.Mpmath.solve:
+    tolerance. ``kernels``: where the Jacobians and the Newton solves are computed (aligncheck.numerics.backends.Mpmath:
     "flint", or "mpmath", the reference).
     """
     check_finite_layers(layers0)  # float64 or mpf entries (np.asarray(..., float) converts both)
     if not (s_span > 0 and checkpoint_every > 0 and h0 > 0 and rtol > 0):
         raise ProblemError(f"s_span, checkpoint_every, h0 and rtol must be positive, got {s_span}, {checkpoint_every}, {h0}, {rtol}")
-    bk = Mpmath(digits, linear_solver)
+    bk = Mpmath(digits, kernels)
     shapes = [np.asarray(W).shape for W in layers0]
     theta = bk.asarray(flatten(tuple(np.asarray(W, dtype=object) for W in layers0)))
     flow = FlowField(Z, loss, shapes, bk)

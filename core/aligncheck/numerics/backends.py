@@ -11,9 +11,10 @@ mpmath formula would cap it at float64's 16 digits).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import flint
@@ -113,8 +114,10 @@ FLOAT64 = Float64()
 
 # Fewer digits than float64 would make the "high-precision" backend the less precise one.
 MIN_DIGITS = 16
-# How the high-precision backend solves linear systems (the late phase's Newton steps).
-LINEAR_SOLVERS = ("flint", "mpmath")
+# Where the high-precision backend computes the late phase's dense linear algebra (the Hessian and
+# the flow's Jacobian, and the Newton solves): in python-flint's arb (C; the default) or in mpmath
+# (pure Python over mpf: the reference).
+KERNELS = ("flint", "mpmath")
 # Bits kept beyond what the requested digits and the largest magnitude need (rounding in
 # reductions over n points and in the SVD's iterations).
 GUARD_BITS = 32
@@ -130,14 +133,14 @@ class Mpmath:
     The context is private: nothing here touches mpmath's global mp.prec.
     """
 
-    def __init__(self, digits: int, linear_solver: str = "flint") -> None:
+    def __init__(self, digits: int, kernels: str = "flint") -> None:
         integral = isinstance(digits, numbers.Integral) or (isinstance(digits, float) and digits.is_integer())
         if isinstance(digits, bool) or not integral or digits < MIN_DIGITS:
             raise ProblemError(f"precision must be an integer number of digits ≥ {MIN_DIGITS}, got {digits!r}")
-        if linear_solver not in LINEAR_SOLVERS:
-            raise ProblemError(f"unknown linear solver {linear_solver!r}: choose one of {', '.join(LINEAR_SOLVERS)}")
+        if kernels not in KERNELS:
+            raise ProblemError(f"unknown kernels {kernels!r}: choose one of {', '.join(KERNELS)}")
         self.digits = int(digits)
-        self.linear_solver = linear_solver
+        self.kernels = kernels
         self.ctx = mpmath.MPContext()
         self.ctx.prec = math.ceil(self.digits * math.log2(10)) + GUARD_BITS
         self._exp = np.frompyfunc(self.ctx.exp, 1, 1)
@@ -146,6 +149,8 @@ class Mpmath:
         self._sqrt = np.frompyfunc(self.ctx.sqrt, 1, 1)
         self._mpf = np.frompyfunc(self.ctx.mpf, 1, 1)
         self._float = np.frompyfunc(float, 1, 1)
+        self._to_arb = np.frompyfunc(_to_arb, 1, 1)
+        self._from_arb = np.frompyfunc(lambda x: _from_arb(self.ctx, x), 1, 1)
 
     @property
     def name(self) -> str:
@@ -212,32 +217,74 @@ class Mpmath:
         order = sorted(range(k), key=lambda i: -s[i])
         return Un[:, order], s[order], Vn[order, :]
 
+    @property
+    def arb_kernels(self) -> bool:
+        """True when the dense linear algebra of the late phase runs in python-flint's arb."""
+        return self.kernels == "flint"
+
+    @contextlib.contextmanager
+    def arb_precision(self) -> Iterator[None]:
+        """python-flint's working precision (process-wide state) set to this backend's for the
+        block, and restored after: arb operations inside round to ``prec`` bits."""
+        old = flint.ctx.prec
+        flint.ctx.prec = self.prec
+        try:
+            yield
+        finally:
+            flint.ctx.prec = old
+
+    def to_arb(self, a) -> np.ndarray:
+        """An object array (or a scalar) of exact arb copies of mpf (or Python number) entries."""
+        return self._to_arb(a) if isinstance(a, np.ndarray) else _to_arb(a)
+
+    def from_arb(self, a) -> np.ndarray:
+        """mpf values of arb entries: their midpoints, rounded to this context's precision. Their
+        radii (the rigorous error of the ball arithmetic) are dropped: arb serves as fast
+        floating-point arithmetic here, as accurate as mpmath's at the same precision."""
+        return self._from_arb(a).astype(object) if isinstance(a, np.ndarray) else _from_arb(self.ctx, a)
+
+    def shifted_solve(self, J: np.ndarray | flint.arb_mat, h, b: np.ndarray) -> np.ndarray | None:
+        """x with (I − h J) x = b for a Jacobian J of the flow (an object array of mpf, or an
+        arb_mat from the arb kernels, which is formed and solved in flint without a round trip
+        through mpf), or None where I − hJ is numerically singular."""
+        if not isinstance(J, flint.arb_mat):
+            return self.solve(np.eye(len(b), dtype=object) - h * J, b)
+        with self.arb_precision():
+            return self._arb_solve(flint.arb_mat(J.nrows(), J.ncols(), 1) - _to_arb(h) * J, b)
+
+    def frobenius(self, J: np.ndarray | flint.arb_mat):
+        """‖J‖_F as an mpf, for an object array or an arb_mat."""
+        if not isinstance(J, flint.arb_mat):
+            return self.norm(J)
+        with self.arb_precision():
+            return self.ctx.sqrt(_from_arb(self.ctx, sum((J[i, j] ** 2 for i in range(J.nrows()) for j in range(J.ncols())), flint.arb(0))))
+
     def solve(self, A: np.ndarray, b: np.ndarray) -> np.ndarray | None:
         """x with A x = b (A square, b a vector; object arrays of mpf) at the working precision, or
-        None where A is numerically singular. ``linear_solver`` "flint": python-flint's
+        None where A is numerically singular. With the flint kernels: python-flint's
         arb_mat_approx_solve (LU on the balls' midpoints, a floating-point solve at prec bits), the
-        entries converted exactly both ways; "mpmath": mpmath's lu_solve (the reference). They agree
+        entries converted exactly both ways; else mpmath's lu_solve (the reference). They agree
         to the precision (tests/test_backend_mpmath.py); flint's is 10x (P = 12) to 50x (P = 80)
         faster, measured, conversions included: the late phase's Newton systems were 86% of its time."""
-        if self.linear_solver == "mpmath":
+        if not self.arb_kernels:
             try:
                 x = self.ctx.lu_solve(self.ctx.matrix(np.asarray(A).tolist()), self.ctx.matrix(np.asarray(b).tolist()))
             except ZeroDivisionError:
                 return None
             return np.array([x[i] for i in range(len(b))], dtype=object)
-        old = flint.ctx.prec  # python-flint's precision is process-wide: set for this solve, then restored
-        flint.ctx.prec = self.prec
+        with self.arb_precision():
+            return self._arb_solve(flint.arb_mat(self.to_arb(np.asarray(A)).tolist()), b)
+
+    def _arb_solve(self, A: flint.arb_mat, b: np.ndarray) -> np.ndarray | None:
+        """:meth:`solve` with A an arb_mat, inside :meth:`arb_precision`."""
         try:
-            Am = flint.arb_mat([[_to_arb(v) for v in row] for row in np.asarray(A)])
-            xm = Am.solve(flint.arb_mat([[_to_arb(v)] for v in np.asarray(b)]), algorithm="approx")
+            xm = A.solve(flint.arb_mat([[_to_arb(v)] for v in np.asarray(b)]), algorithm="approx")
         except ZeroDivisionError:
             return None
-        finally:
-            flint.ctx.prec = old
-        mids = [xm[i, 0].mid() for i in range(len(b))]
-        if not all(m.is_finite() for m in mids):
+        mids = [xm[i, 0] for i in range(len(b))]
+        if not all(m.mid().is_finite() for m in mids):
             return None
-        return np.array([self.ctx.mpf(tuple(int(v) for v in m.man_exp())) for m in mids], dtype=object)
+        return np.array([_from_arb(self.ctx, m) for m in mids], dtype=object)
 
     def to_float(self, a) -> np.ndarray:
         """float64 values (nearest; beyond the float64 range ±inf or 0, by design: no warning)."""
@@ -256,6 +303,11 @@ def _to_arb(x) -> flint.arb:
             raise ProblemError(f"a non-finite entry {x} in a linear system")
         return flint.arb(0)
     return flint.arb(flint.arf((flint.fmpz(-int(man) if sign else int(man)), flint.fmpz(int(exp)))))
+
+
+def _from_arb(ctx: mpmath.ctx_mp.MPContext, x: flint.arb) -> mpmath.mpf:
+    """The midpoint of an arb as an mpf of ``ctx`` (rounded to its precision)."""
+    return ctx.mpf(tuple(int(v) for v in x.mid().man_exp()))
 
 
 def mpmath_backend(digits: int) -> Mpmath:

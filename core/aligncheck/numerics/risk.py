@@ -65,10 +65,19 @@ def hessian(Z: np.ndarray, loss: Loss, layers: Layers, bk: Backend = FLOAT64, ev
     step would move the softmax weights. ``ev``: ``evaluate(Z, loss, layers, bk)``, if the caller
     already has it (the same bits as recomputing it).
     """
-    L = len(layers)
     ev = evaluate(Z, loss, layers, bk) if ev is None else ev
-    m, g = ev.margins, ev.grad_w
-    r = bk.exp(loss.log_ddell(m, bk) - ev.log_sum)
+    r = bk.exp(loss.log_ddell(ev.margins, bk) - ev.log_sum)
+    if getattr(bk, "arb_kernels", False):  # the same formulas on arb numbers (C), ~10x faster than on mpf
+        with bk.arb_precision():
+            return bk.from_arb(hessian_terms(bk.to_arb(Z), tuple(bk.to_arb(W) for W in layers), bk.to_arb(r), bk.to_arb(ev.grad_w)))
+    return hessian_terms(Z, layers, r, ev.grad_w)
+
+
+def hessian_terms(Z: np.ndarray, layers: Layers, r: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """J^T H_w J + T of :func:`hessian` from its parts: data Z (n, d), the layers, the weights
+    r_i = ℓ''(m_i)/Σ_j ℓ(m_j) (n,) and g = ∇_w log R (d,). Generic numpy over any number type
+    (float64, mpf, or python-flint's arb inside ``Mpmath.arb_precision``)."""
+    L = len(layers)
     H_w = (Z.T * r) @ Z - np.outer(g, g)
     d = Z.shape[1]
     # a[k] = (W_L ⋯ W_{k+1})^T (shape d_k), B[k] = W_{k−1} ⋯ W_1 (shape d_{k−1} × d), both 0-based k.
