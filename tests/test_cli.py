@@ -394,6 +394,14 @@ def test_late_phase_and_precision(capsys, planted_npz):
     assert rc == 0, err
     doc = json.loads(out)
     assert doc["run"]["backend"] == "mpmath-20" and {c["backend"] for c in doc["claims"]} == {"mpmath-20"}
+    assert doc["run"]["kernels"] == "flint"
+    # the reference kernels (mpmath) give the same verdicts, and the replay asks for them again
+    rc, out, err = call(capsys, "check", planted_npz, "--depth", 1, "--loss", "exp", "--precision", 20, "--backend", "mpmath", "--json")
+    ref = json.loads(out)
+    assert rc == 0 and ref["run"]["kernels"] == "mpmath"
+    assert [(c["id"], c["status"]) for c in ref["claims"]] == [(c["id"], c["status"]) for c in doc["claims"]]
+    rc, out, _ = call(capsys, "check", planted_npz, "--depth", 1, "--loss", "exp", "--precision", 20, "--backend", "mpmath")
+    assert out.splitlines()[-1].endswith("--precision 20 --backend mpmath")
 
 
 @pytest.mark.parametrize("columns", ["80", "200"])  # a CI log's width and a wide terminal

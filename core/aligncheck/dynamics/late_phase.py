@@ -229,6 +229,7 @@ def continue_in_mpmath(
     s_span: float = 10.0,
     target_layer_norm: float | None = None,
     rtol: float = 1e-6,
+    kernels: str = "flint",
 ) -> Trajectory:
     """``traj`` (a float64 gradient-flow run, e.g. stopped at the float64 floor) continued from its
     last checkpoint by :func:`gradient_flow_mp` for up to ``s_span`` more log-norm time.
@@ -242,7 +243,8 @@ def continue_in_mpmath(
     if traj.backend is not FLOAT64:
         raise ProblemError(f"late-phase continuation continues a float64 run; this one is on {traj.backend.name}")
     s0 = traj.checkpoints[-1].time
-    mp = gradient_flow_mp(traj.Z, traj.loss, traj.final, digits=digits, s_span=s_span, s0=s0, rtol=rtol, target_layer_norm=target_layer_norm)
+    mp = gradient_flow_mp(traj.Z, traj.loss, traj.final, digits=digits, s_span=s_span, s0=s0, rtol=rtol, target_layer_norm=target_layer_norm,
+                          kernels=kernels)
     switch = LatePhase(switched_at_s=s0, because=traj.stop_reason, head=traj.backend.name, stepper=mp.integrator)
     reason = f"{mp.stop_reason} (continued in {mp.backend.name} from s = {s0:.4g}, where the {traj.backend.name} run stopped: {traj.stop_reason})"
     # The run's integrator stays the float64 head's: its tolerances are the looser ones, and
@@ -264,7 +266,7 @@ def extend_mp(traj: Trajectory, *, target_layer_norm: float, s_span: float = 40.
         raise ProblemError("only a gradient-flow run on the mpmath backend from the start can be extended in high precision")
     s0 = traj.checkpoints[-1].time
     more = gradient_flow_mp(traj.Z, traj.loss, traj.final, digits=info.digits, s_span=s_span, s0=s0, rtol=info.rtol,
-                            target_layer_norm=target_layer_norm)
+                            target_layer_norm=target_layer_norm, kernels=traj.backend.kernels)
     merged = MidpointInfo(rtol=info.rtol, digits=info.digits, newton_tol=info.newton_tol,
                           precision_bits=info.precision_bits + more.integrator.precision_bits,
                           steps_accepted=info.steps_accepted + more.integrator.steps_accepted,

@@ -59,6 +59,7 @@ class RunSpec:
     gd_steps: int = 2000
     precision: int | None = None  # digits: run gradient flow on the mpmath backend (None: float64)
     late_phase: bool = False  # gradient flow: float64 to its floor, then continued in mpmath
+    kernels: str = "flint"  # high precision: the late phase's linear algebra in python-flint, or "mpmath" (the reference)
 
     def hidden_widths(self, d: int) -> tuple[int, ...]:
         if self.depth < 1:
@@ -99,9 +100,10 @@ def run(Z: np.ndarray, spec: RunSpec, *, target_layer_norm: float | None = None,
         return gradient_descent(Z, loss, layers0, step=spec.gd_step, steps=spec.gd_steps)
     if spec.late_phase:  # float64 as far as it goes (its floor), then high precision
         head = gradient_flow(Z, loss, layers0, target_layer_norm=math.inf)
-        return continue_in_mpmath(head, digits=spec.precision or LATE_PHASE_DIGITS, s_span=LATE_PHASE_SPAN)
+        return continue_in_mpmath(head, digits=spec.precision or LATE_PHASE_DIGITS, s_span=LATE_PHASE_SPAN, kernels=spec.kernels)
     if spec.precision is not None:
-        return gradient_flow_mp(Z, loss, layers0, digits=spec.precision, s_span=MP_S_MAX, target_layer_norm=target_layer_norm)
+        return gradient_flow_mp(Z, loss, layers0, digits=spec.precision, s_span=MP_S_MAX, target_layer_norm=target_layer_norm,
+                                kernels=spec.kernels)
     return gradient_flow(Z, loss, layers0, target_layer_norm=target_layer_norm)
 
 

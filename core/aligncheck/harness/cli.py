@@ -41,7 +41,7 @@ from aligncheck.harness.output import (check_dict, claim_dict, console, max_marg
                                       render_claims, render_data, render_max_margin)
 from aligncheck.harness.runner import run_checked
 from aligncheck.harness.sweep.commands import HANDLERS as SWEEP_HANDLERS, add_commands as add_sweep_commands
-from aligncheck.numerics.backends import MIN_DIGITS
+from aligncheck.numerics.backends import KERNELS, MIN_DIGITS
 from aligncheck.numerics.losses import LOSSES
 from aligncheck.numerics.network import INITS
 
@@ -233,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--claims", type=_patterns, default=None, metavar="PATTERNS",
                     help="judge only these claims: comma-separated ids or globs, e.g. 'gf.rank_one,gf.max_margin_*' "
                     "(default: every claim; see aligncheck claims)")
+    ck.add_argument("--backend", choices=KERNELS, default="flint",
+                    help="--precision and --late-phase: the high-precision linear algebra (Hessians, Jacobians, Newton solves) "
+                    "in python-flint (default) or in mpmath (the reference, 5-15x slower)")
     ck.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     add_sweep_commands(sub, _positive_int)  # sweep, sweep-report
     return parser
@@ -281,7 +284,7 @@ def _spec(args: argparse.Namespace) -> RunSpec:
         extra["gd_steps"] = CLI_GD_STEPS if args.steps is None else args.steps
     return RunSpec(
         depth=args.depth, loss=args.loss, init=args.init, seed=args.seed, init_scale=1.0 if args.init_scale == "auto" else args.init_scale,
-        widths=args.widths, precision=args.precision, late_phase=args.late_phase, method=args.method, **extra,
+        widths=args.widths, precision=args.precision, late_phase=args.late_phase, method=args.method, kernels=args.backend, **extra,
     )
 
 

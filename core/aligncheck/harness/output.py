@@ -84,6 +84,7 @@ def check_dict(problem: Problem, outcome: RunOutcome, widths: tuple[int, ...]) -
             "wall_time": float(traj.wall_time),
             "backend": traj.backend.name,
             "precision": spec.precision,
+            "kernels": spec.kernels,
             "late_phase": _late_phase_dict(traj),
         },
         "advice": advice(outcome),

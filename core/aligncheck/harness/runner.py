@@ -115,6 +115,8 @@ def spec_args(spec: RunSpec) -> list[str]:
         args += ["--precision", str(spec.precision)]
     if spec.late_phase:
         args += ["--late-phase"]
+    if spec.kernels != "flint" and (spec.late_phase or spec.precision is not None):
+        args += ["--backend", spec.kernels]
     if spec.method == "gd":
         args += (["--step", repr(spec.gd_step)] if spec.gd_step is not None else []) + ["--steps", str(spec.gd_steps)]
     return args
