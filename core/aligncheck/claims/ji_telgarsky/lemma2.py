@@ -67,12 +67,13 @@ def _worst_checkpoint(excess: np.ndarray) -> int:
 @claim("gf.lemma2_rank_bound", statement='‖W_k‖_F² − ‖W_k‖_2² ≤ D for all t', source=GF_LEMMA2, kind="bound", needs=("separable", "A1.1", "A1.2"), methods=("gf",), group="lemma2")
 def lemma2_rank_bound(run: RunRecord) -> Verdict:
     cid = "gf.lemma2_rank_bound"
+    # value: max (‖W_k‖_F² − ‖W_k‖_2²) − D; threshold 0, as for every bound (value = lhs − rhs ≤ 0)
     off, F = run.metrics.stack("off_rank"), run.metrics.stack("frob")
     D = run.metrics.D
     if len(vector_layers(run)) == off.shape[1]:
-        return by_construction(cid, D, "every layer has a dimension of 1, so ‖W_k‖_F² − ‖W_k‖_2² = 0 ≤ D")
+        return by_construction(cid, 0.0, "every layer has a dimension of 1, so ‖W_k‖_F² − ‖W_k‖_2² = 0 ≤ D")
     if (why := not_moved(run)) is not None:
-        return Verdict(cid, Status.INCONCLUSIVE, None, D, why)
+        return Verdict(cid, Status.INCONCLUSIVE, None, 0.0, why)
     # The bound rests on the invariants, which the integrator keeps to ~rtol·‖W‖² (see
     # gf.balancedness); 100·rtol·‖W_k‖_F² absorbs that, plus rounding of D itself.
     tol = 100 * run.rtol * F**2 + 64 * np.finfo(float).eps * max(D, 1.0)
@@ -80,9 +81,9 @@ def lemma2_rank_bound(run: RunRecord) -> Verdict:
     value = float((off - D).max())
     if excess.max() > 0:
         t, k = np.unravel_index(int(np.argmax(excess)), excess.shape)
-        v = Verdict(cid, Status.VIOLATED, value, D, f"‖W_{k+1}‖_F² − ‖W_{k+1}‖_2² = {off[t, k]:.6g} > D = {D:.6g} at t={run.metrics.times[t]:.4g}")
+        v = Verdict(cid, Status.VIOLATED, value, 0.0, f"‖W_{k+1}‖_F² − ‖W_{k+1}‖_2² = {off[t, k]:.6g} > D = {D:.12g} at t={run.metrics.times[t]:.4g}")
     else:
-        v = Verdict(cid, Status.HOLDS, value, D, f"max_k,t (‖W_k‖_F² − ‖W_k‖_2²) − D = {value:.3g} ≤ 0 (D = {D:.6g})")
+        v = Verdict(cid, Status.HOLDS, value, 0.0, f"max_k,t (‖W_k‖_F² − ‖W_k‖_2²) − D = {value:.3g} ≤ 0 (D = {D:.12g})")
     i = _worst_checkpoint(off - D)
     cps = run.trajectory.checkpoints
     return _with_certificate(v, certify_rank_bound(cps[i].layers, cps[0].layers), f"t={cps[i].time:.4g}")
