@@ -575,9 +575,9 @@ def test_a12_failing_start_gets_one_line_of_advice():
 
     ok = {"separable": (True, ""), "A2.7": (True, ""), "generic": (True, ""),
           "A1.2": (False, "R(W(0)) = 1.01 > ℓ(0) = 1 at every checkpoint")}
-    lines = advice(SimpleNamespace(assumptions=ok))
+    lines = advice(SimpleNamespace(assumptions=ok, verdicts=[]))
     assert len(lines) == 1 and lines[0].startswith("A1.2 fails (R(W(0)) = 1.01") and "--init w1zero" in lines[0]
-    assert advice(SimpleNamespace(assumptions={**ok, "A1.2": (True, "")})) == []
+    assert advice(SimpleNamespace(assumptions={**ok, "A1.2": (True, "")}, verdicts=[])) == []
 
 
 def test_gd_defaults_reach_verdicts_or_say_why_not(capsys, planted_npz):

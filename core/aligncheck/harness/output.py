@@ -48,7 +48,7 @@ def advice(outcome: RunOutcome) -> list[str]:
     if not ok["A1.2"][0]:
         out.append(f"A1.2 fails ({ok['A1.2'][1]}): the claims that need it are not applicable; start below ℓ(0) with "
                    "--init-scale auto (the default) or a smaller --init-scale, or use --init w1zero (R(W(0)) = ℓ(0) at every scale)")
-    limits = [v for v in getattr(outcome, "verdicts", []) if v.claim.startswith("gd.") and REGISTRY[v.claim].kind == "limit"
+    limits = [v for v in outcome.verdicts if v.claim.startswith("gd.") and REGISTRY[v.claim].kind == "limit"
               and v.status != Status.NOT_APPLICABLE]
     if limits and all(v.status == Status.INCONCLUSIVE for v in limits):
         out.append("every applicable GD limit claim is inconclusive: GD's norms grow like (log t)^(1/L) (with the paper's step, which shrinks "
