@@ -38,8 +38,9 @@ METHODS = ("gf", "gd")
 # Why halving finds one: the init's sign makes the mean margin ⟨w_prod, mean z⟩ ≥ 0, so with the
 # layers scaled by c the risk is ℓ(0) + ℓ'(0)·c^L·mean(m) + O(c^{2L}), below ℓ(0) for c small
 # enough unless the mean margin is 0. 40 halvings reach c ≈ 1e-12 (w_prod ≈ 1e-12^L): far below
-# any scale measured to be needed (raw breast cancer data, R(W(0)) = 1e76 at c = 1, needs
-# c = 2^-3 at depth 2), and still far above float64's gradient underflow (check_start).
+# any scale measured to be needed (raw breast cancer data, R(W(0)) = 1e76 at c = 1 and depth 2,
+# need c = 2^-9 at depth 1, 2^-5 at depth 2, 2^-3 at depth 4 with the exp loss), and still far
+# above float64's gradient underflow (check_start).
 AUTO_SCALE_HALVINGS = 40
 
 
