@@ -22,6 +22,7 @@ import mpmath
 import numpy as np
 
 from aligncheck.errors import ProblemError
+from aligncheck.numerics.arb import arb_frobenius_sq, arb_solve, from_arb, to_arb
 
 
 class Backend(Protocol):
@@ -149,8 +150,8 @@ class Mpmath:
         self._sqrt = np.frompyfunc(self.ctx.sqrt, 1, 1)
         self._mpf = np.frompyfunc(self.ctx.mpf, 1, 1)
         self._float = np.frompyfunc(float, 1, 1)
-        self._to_arb = np.frompyfunc(_to_arb, 1, 1)
-        self._from_arb = np.frompyfunc(lambda x: _from_arb(self.ctx, x), 1, 1)
+        self._to_arb = np.frompyfunc(to_arb, 1, 1)
+        self._from_arb = np.frompyfunc(lambda x: from_arb(self.ctx, x), 1, 1)
 
     @property
     def name(self) -> str:
@@ -235,79 +236,50 @@ class Mpmath:
 
     def to_arb(self, a) -> np.ndarray:
         """An object array (or a scalar) of exact arb copies of mpf (or Python number) entries."""
-        return self._to_arb(a) if isinstance(a, np.ndarray) else _to_arb(a)
+        return self._to_arb(a) if isinstance(a, np.ndarray) else to_arb(a)
 
     def from_arb(self, a) -> np.ndarray:
         """mpf values of arb entries: their midpoints, rounded to this context's precision. Their
         radii (the rigorous error of the ball arithmetic) are dropped: arb serves as fast
         floating-point arithmetic here, as accurate as mpmath's at the same precision."""
-        return self._from_arb(a).astype(object) if isinstance(a, np.ndarray) else _from_arb(self.ctx, a)
+        return self._from_arb(a).astype(object) if isinstance(a, np.ndarray) else from_arb(self.ctx, a)
 
     def shifted_solve(self, J: np.ndarray | flint.arb_mat, h, b: np.ndarray) -> np.ndarray | None:
         """x with (I − h J) x = b for a Jacobian J of the flow (an object array of mpf, or an
-        arb_mat from the arb kernels, which is formed and solved in flint without a round trip
-        through mpf), or None where I − hJ is numerically singular."""
+        arb_mat from the arb kernels, formed and solved in flint without a round trip through
+        mpf), or None where I − hJ is numerically singular."""
         if not isinstance(J, flint.arb_mat):
             return self.solve(np.eye(len(b), dtype=object) - h * J, b)
         with self.arb_precision():
-            return self._arb_solve(flint.arb_mat(J.nrows(), J.ncols(), 1) - _to_arb(h) * J, b)
+            return arb_solve(self.ctx, flint.arb_mat(J.nrows(), J.ncols(), 1) - to_arb(h) * J, b)
 
     def frobenius(self, J: np.ndarray | flint.arb_mat):
         """‖J‖_F as an mpf, for an object array or an arb_mat."""
         if not isinstance(J, flint.arb_mat):
             return self.norm(J)
         with self.arb_precision():
-            return self.ctx.sqrt(_from_arb(self.ctx, sum((J[i, j] ** 2 for i in range(J.nrows()) for j in range(J.ncols())), flint.arb(0))))
+            return self.ctx.sqrt(from_arb(self.ctx, arb_frobenius_sq(J)))
 
     def solve(self, A: np.ndarray, b: np.ndarray) -> np.ndarray | None:
         """x with A x = b (A square, b a vector; object arrays of mpf) at the working precision, or
-        None where A is numerically singular. With the flint kernels: python-flint's
-        arb_mat_approx_solve (LU on the balls' midpoints, a floating-point solve at prec bits), the
-        entries converted exactly both ways; else mpmath's lu_solve (the reference). They agree
+        None where A is numerically singular: with the arb kernels by python-flint
+        (aligncheck.numerics.arb.arb_solve), else by mpmath's lu_solve (the reference). They agree
         to the precision (tests/test_backend_mpmath.py); flint's is 10x (P = 12) to 50x (P = 80)
         faster, measured, conversions included: the late phase's Newton systems were 86% of its time."""
-        if not self.arb_kernels:
-            try:
-                x = self.ctx.lu_solve(self.ctx.matrix(np.asarray(A).tolist()), self.ctx.matrix(np.asarray(b).tolist()))
-            except ZeroDivisionError:
-                return None
-            return np.array([x[i] for i in range(len(b))], dtype=object)
-        with self.arb_precision():
-            return self._arb_solve(flint.arb_mat(self.to_arb(np.asarray(A)).tolist()), b)
-
-    def _arb_solve(self, A: flint.arb_mat, b: np.ndarray) -> np.ndarray | None:
-        """:meth:`solve` with A an arb_mat, inside :meth:`arb_precision`."""
+        if self.arb_kernels:
+            with self.arb_precision():
+                return arb_solve(self.ctx, flint.arb_mat(self.to_arb(np.asarray(A)).tolist()), b)
         try:
-            xm = A.solve(flint.arb_mat([[_to_arb(v)] for v in np.asarray(b)]), algorithm="approx")
+            x = self.ctx.lu_solve(self.ctx.matrix(np.asarray(A).tolist()), self.ctx.matrix(np.asarray(b).tolist()))
         except ZeroDivisionError:
             return None
-        mids = [xm[i, 0] for i in range(len(b))]
-        if not all(m.mid().is_finite() for m in mids):
-            return None
-        return np.array([_from_arb(self.ctx, m) for m in mids], dtype=object)
+        return np.array([x[i] for i in range(len(b))], dtype=object)
 
     def to_float(self, a) -> np.ndarray:
         """float64 values (nearest; beyond the float64 range ±inf or 0, by design: no warning)."""
         a = np.asarray(a, dtype=object)
         with np.errstate(over="ignore", under="ignore"):  # mpf → float sets the FPU overflow flag
             return np.asarray(self._float(a), dtype=np.float64) if a.ndim else np.float64(float(a.item()))
-
-
-def _to_arb(x) -> flint.arb:
-    """An mpf (or a Python number) as an exact arb (zero radius): its sign, mantissa and exponent."""
-    if not isinstance(x, mpmath.mpf):
-        return flint.arb(x)
-    sign, man, exp, _ = x._mpf_
-    if not man:
-        if exp:  # mpmath's special values (inf, nan) have man = 0 and a non-zero exp code
-            raise ProblemError(f"a non-finite entry {x} in a linear system")
-        return flint.arb(0)
-    return flint.arb(flint.arf((flint.fmpz(-int(man) if sign else int(man)), flint.fmpz(int(exp)))))
-
-
-def _from_arb(ctx: mpmath.ctx_mp.MPContext, x: flint.arb) -> mpmath.mpf:
-    """The midpoint of an arb as an mpf of ``ctx`` (rounded to its precision)."""
-    return ctx.mpf(tuple(int(v) for v in x.mid().man_exp()))
 
 
 def mpmath_backend(digits: int) -> Mpmath:
