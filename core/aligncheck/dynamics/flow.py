@@ -26,7 +26,7 @@ import numpy as np
 from aligncheck.numerics.backends import FLOAT64, Backend
 from aligncheck.numerics.losses import Loss
 from aligncheck.numerics.network import Layers, flatten, product, unflatten
-from aligncheck.numerics.risk import RiskEval, evaluate, hessian, hessian_terms
+from aligncheck.numerics.risk import RiskEval, evaluate, hessian, hessian_terms, hessian_weights
 
 _EPS64 = float(np.finfo(np.float64).eps)
 
@@ -100,7 +100,7 @@ class FlowField:
         if getattr(bk, "arb_kernels", False):
             # The same formulas on arb numbers (C, ~10x faster than on mpf), and the result kept as
             # python-flint's arb_mat: the late phase only solves with it (Mpmath.shifted_solve).
-            r = bk.exp(self.loss.log_ddell(ev.margins, bk) - ev.log_sum)
+            r = hessian_weights(self.loss, ev, bk)
             with bk.arb_precision():
                 H = hessian_terms(bk.to_arb(Z), tuple(bk.to_arb(W) for W in layers), bk.to_arb(r), bk.to_arb(ev.grad_w))
                 gh, theta, c, gn = bk.to_arb(gh), bk.to_arb(theta), bk.to_arb(c), bk.to_arb(gn)

@@ -19,7 +19,7 @@ from rich.text import Text
 from aligncheck.claims.registry import REGISTRY
 from aligncheck.errors import ProblemError
 from aligncheck.harness.runner import replay_command, save_case
-from aligncheck.harness.sweep.db import CELL_COLUMNS, SweepDB
+from aligncheck.harness.sweep.db import SweepDB
 from aligncheck.harness.sweep.hunt import closeness
 from aligncheck.harness.sweep.problems import build_problem
 from aligncheck.harness.sweep.spec import AXES, run_spec
