@@ -6,6 +6,7 @@
     aligncheck check DATA --depth L --loss exp|logistic [--init gaussian|balanced|w1zero]
                     [--widths 3,4,...] [--seed S] [--method gf|gd] [--step ETA --steps N]
                     [--scale unit-ball] [--claims PATTERN,...] [--json]
+    aligncheck figure1 [--out DIR] [--steps N]
     aligncheck sweep SPEC ... / aligncheck sweep-report DB ...   (aligncheck.harness.sweep.commands)
 
 DATA is a ``.npz`` file (arrays X, y) or a ``.csv`` file (last column y, optional header).
@@ -37,6 +38,7 @@ from aligncheck.data.problem import Problem, load_problem
 from aligncheck.dynamics.spec import RunSpec, with_admissible_scale
 from aligncheck.errors import ProblemError
 from aligncheck.harness.cost import up_front_note
+from aligncheck.harness.figure1 import Figure1Setup, final_summary, write_figure1
 from aligncheck.harness.output import (check_dict, claim_dict, console, max_margin_dict, print_json, progress_on, render_check,
                                       render_claims, render_data, render_max_margin)
 from aligncheck.harness.runner import run_checked
@@ -237,6 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="--precision and --late-phase: the high-precision linear algebra (Hessians, Jacobians, Newton solves) "
                     "in python-flint (default) or in mpmath (the reference, 5-15x slower)")
     ck.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    fg = sub.add_parser(
+        "figure1",
+        help="draw the paper's Figure 1 (PNG, SVG and a caption file)",
+        description="Redraw Figure 1 of the paper from a fixed seed: (a) the boundaries of a 4-layer linear network and of a "
+        "linear predictor along gradient descent, converging to the max-margin separator; (b) ‖W_k‖₂/‖W_k‖_F of every "
+        "layer against the risk. Writes figure1.png, figure1.svg and figure1.txt (the setup and the final numbers).",
+        allow_abbrev=False,
+    )
+    fg.add_argument("--out", default=".", metavar="DIR", help="output directory, created if missing (default: .)")
+    fg.add_argument("--steps", type=_positive_int, default=Figure1Setup.steps, metavar="N",
+                    help=f"gradient-descent steps of each predictor (default: {Figure1Setup.steps:,}, the figure's)")
     add_sweep_commands(sub, _positive_int)  # sweep, sweep-report
     return parser
 
@@ -310,7 +323,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_VIOLATED if violated else EXIT_OK
 
 
-COMMANDS = {"claims": _cmd_claims, "maxmargin": _cmd_maxmargin, "check": _cmd_check, **SWEEP_HANDLERS}
+def _cmd_figure1(args: argparse.Namespace) -> int:
+    files = write_figure1(args.out, Figure1Setup(steps=args.steps))  # a bad --out or --steps: refused before the run
+    print("\n".join(str(p) for p in (files.png, files.svg, files.caption)))
+    print(final_summary(files.data))
+    return EXIT_OK
+
+
+COMMANDS = {"claims": _cmd_claims, "maxmargin": _cmd_maxmargin, "check": _cmd_check, "figure1": _cmd_figure1, **SWEEP_HANDLERS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

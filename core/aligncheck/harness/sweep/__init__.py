@@ -11,6 +11,6 @@
 - :mod:`~aligncheck.harness.sweep.summary` and :mod:`~aligncheck.harness.sweep.phase`: what a
   sweep shows (tables, worst runs, closest calls, phase diagrams).
 
-dask and matplotlib are the ``sweep`` extra (``pip install -e ".[sweep]"``); nothing here imports
-them at module level, so the rest of aligncheck works without them.
+dask is the ``sweep`` extra (``pip install -e ".[sweep]"``); matplotlib is a dependency of
+aligncheck. Nothing here imports either at module level, so the rest of aligncheck works without dask.
 """
