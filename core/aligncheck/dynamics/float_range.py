@@ -37,7 +37,14 @@ def _log_frobs(layers: Layers) -> list[float]:
 def beyond_range(layers: Layers, z_norm: float) -> str | None:
     """Why ``layers`` are outside the upper end of the float64 engine's range (a non-finite entry,
     or a product of layer norms times max(1, ``z_norm``) above RANGE_TOP), or None. ``z_norm``:
-    max_i ‖z_i‖ of the data. Cheap: one pass over each layer where the norms are moderate."""
+    max_i ‖z_i‖ of the data. Cheap: one pass over each layer (its largest |entry|), and the norms
+    only where that bound does not already settle it (it is tested at every step of a run)."""
+    tops = [float(np.max(np.abs(W))) if np.size(W) else 0.0 for W in layers]
+    if all(math.isfinite(t) for t in tops):
+        # ‖W_k‖_F ≤ sqrt(size_k)·max|W_k|: inside whenever that bound on the product is.
+        bound = sum(math.log(max(1.0, math.sqrt(np.size(W)) * t)) for W, t in zip(layers, tops))
+        if bound + (max(0.0, math.log(z_norm)) if z_norm > 0 else 0.0) <= math.log(RANGE_TOP):
+            return None
     logs = _log_frobs(layers)
     for k, lg in enumerate(logs, 1):
         if not lg < math.inf:  # inf or nan

@@ -16,7 +16,6 @@ a start at θ = 0 still moves). Its Jacobian, with H = ∇²_θ log R (exact, fr
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -70,9 +69,7 @@ class FlowField:
             return evaluate(self.Z, self.loss, unflatten(theta, self.shapes), self.bk)
         key = theta.tobytes()
         if self._last is None or self._last[0] != key:
-            ev = evaluate(self.Z, self.loss, unflatten(theta, self.shapes))
-            # for L = 1, w_prod is a view into θ, whose memory BDF may reuse: keep a copy
-            self._last = (key, dataclasses.replace(ev, w_prod=np.array(ev.w_prod)))
+            self._last = (key, evaluate(self.Z, self.loss, unflatten(theta, self.shapes)))
         return self._last[1]
 
     def grad(self, theta: np.ndarray) -> tuple[RiskEval, np.ndarray]:
@@ -111,6 +108,9 @@ class FlowField:
     def _parts(self, theta: np.ndarray) -> tuple[RiskEval, np.ndarray, object, np.ndarray]:
         """(evaluation, ∇_θ log R, its norm, the points it was formed on) at θ: every point, or in
         high precision the ones that carry the field (see _rows) when that cannot show."""
+        if not self.subset:
+            ev, g = self.grad(theta)
+            return ev, g, self.bk.norm(g), self.Z
         layers = unflatten(theta, self.shapes)
         keep, B = self._rows(layers)
         if keep is None:

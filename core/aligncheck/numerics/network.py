@@ -47,7 +47,7 @@ def product(layers: Layers) -> np.ndarray:
     a = layers[-1][0]
     for W in reversed(layers[:-1]):
         a = a @ W
-    return a
+    return a.copy() if len(layers) == 1 else a  # never a view into the layers (their memory may be reused)
 
 
 def layer_gradients(layers: Layers, g: np.ndarray) -> list[np.ndarray]:
@@ -60,7 +60,8 @@ def layer_gradients(layers: Layers, g: np.ndarray) -> list[np.ndarray]:
     b = [g]
     for W in layers[:-1]:
         b.append(W @ b[-1])
-    return [np.outer(a, bk) for a, bk in zip(left_vectors(layers), b)]
+    # a[:, None] * b[None, :] is what np.outer computes (the same bits), without its overhead
+    return [a[:, None] * bk[None, :] for a, bk in zip(left_vectors(layers), b)]
 
 
 def left_vectors(layers: Layers) -> list[np.ndarray]:
