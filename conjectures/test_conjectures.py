@@ -11,18 +11,15 @@ from hypothesis import settings
 from aligncheck.harness.profiles import examples
 from aligncheck.testing.strategies import run_cases
 
-DEGENERATE, GD_EXP, SMOOTHED = "conj.max_margin_degenerate_sv", "conj.gd_exp_max_margin", "conj.smoothed_margin_monotone"
+DEGENERATE, GD_EXP = "conj.max_margin_degenerate_sv", "conj.gd_exp_max_margin"
+# conj.smoothed_margin_monotone is judged on the runs of test_theorem1_gradient_flow.py (the same
+# strategy: one set of runs instead of two).
 
 
 @pytest.fixture(scope="module")
 def degenerate(request, check_group):
     # Support vectors spanning a proper subspace (= span of the data, or smaller).
     return check_group(request, run_cases(method="gf", sv_span="data", min_d=2), (DEGENERATE,))
-
-
-@pytest.fixture(scope="module")
-def smoothed(request, check_group):
-    return check_group(request, run_cases(method="gf"), (SMOOTHED,))
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +34,6 @@ def gd_exp(request, check_group):
 @pytest.mark.parametrize("claim", [DEGENERATE])
 def test_degenerate_support_vectors(degenerate, claim):
     degenerate.assert_evidence(claim)
-
-
-@pytest.mark.parametrize("claim", [SMOOTHED])
-def test_smoothed_margin_monotone(smoothed, claim):
-    smoothed.assert_evidence(claim)
 
 
 @pytest.mark.parametrize("claim", [GD_EXP])

@@ -200,3 +200,16 @@ def test_get_loss_rejects_unknown_names(bad):
 def test_get_loss_known_names():
     assert get_loss("exp") is EXP and get_loss("logistic") is LOGISTIC
     assert set(LOSSES) == {"exp", "logistic", "poly"}  # poly: the polynomial-tail control only
+
+
+def test_logistic_float64_fast_path_has_the_generic_paths_bits():
+    # FLOAT64 takes the log of every entry (log 1 = +0.0); another Float64 instance takes the
+    # generic path, which skips the entries equal to 1. Same bits, signed zeros included.
+    from aligncheck.numerics.backends import Float64
+
+    rng = np.random.default_rng(1)
+    for k in range(300):
+        m = rng.standard_normal(int(rng.integers(1, 60))) * 10.0 ** rng.uniform(-20, 3.2)
+        m[:: 2 + k % 3] = 0.0 if k % 2 else -0.0
+        fast, generic = LOGISTIC.log_ell(m), LOGISTIC.log_ell(m, Float64())
+        assert np.array_equal(fast.view(np.int64), generic.view(np.int64))

@@ -17,7 +17,9 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -37,6 +39,9 @@ from aligncheck.harness.sweep.task import run_task
 # Runs in flight per worker thread: one running and one queued on the worker, so that no worker
 # waits for the client's round trip between two runs (a run takes 0.1-3 s, a round trip ~ms).
 INFLIGHT_PER_THREAD = 2
+# How often the client looks for finished runs and for Ctrl-C when none has finished (a run takes
+# 0.1-3 s: 50 ms is invisible in the throughput and in the response to Ctrl-C).
+POLL_SECONDS = 0.05
 
 
 class Source(Protocol):
@@ -114,6 +119,23 @@ def save_replay(task: RunTask, result: dict, cases_dir: Path) -> str:
     return replay_command(path, run_spec(task.params))
 
 
+@contextlib.contextmanager
+def _ctrl_c_as_flag() -> Iterator[threading.Event]:
+    """Within the block, SIGINT (Ctrl-C) sets the returned flag instead of raising
+    KeyboardInterrupt wherever the main thread happens to be: raised inside dask's or tornado's
+    internals (a future's __del__, a callback) it could be swallowed, and the sweep went on to the
+    end (seen twice on a loaded machine). The loop of run_sweep tests the flag between runs."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals reach the main thread only: nothing to install
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_sweep(source: Source, db: SweepDB, client, *, name: str, cases_dir: Path, deadline: float | None = None,
               window: int | None = None, progress: Progress | None = None,
               run_fn: Callable[[dict], dict] = run_task) -> SweepStats:
@@ -143,24 +165,37 @@ def run_sweep(source: Source, db: SweepDB, client, *, name: str, cases_dir: Path
             flying[fut] = task
             done.add(fut)
 
+    def record(fut) -> None:
+        task = flying.pop(fut)
+        try:
+            result = fut.result()
+        except Exception as exc:  # the run's worker died repeatedly (dask's KilledWorker), ...
+            result = {"run": {"error": f"lost: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"}, "verdicts": []}
+        violated = any(v["status"] == "violated" for v in result.get("verdicts", ()))
+        replay = save_replay(task, result, cases_dir) if violated and result.get("X") is not None else None
+        db.record(task.key, name, task.params, result, replay=replay, version=ver)
+        source.observe(task, result)
+        stats.recorded += 1
+        stats.violated += violated
+        stats.errors += bool(result.get("run", {}).get("error"))
+        if progress is not None:
+            progress.advance(stats)
+
     try:
-        fill()
-        for fut in done:
-            task = flying.pop(fut)
-            try:
-                result = fut.result()
-            except Exception as exc:  # the run's worker died repeatedly (dask's KilledWorker), ...
-                result = {"run": {"error": f"lost: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"}, "verdicts": []}
-            violated = any(v["status"] == "violated" for v in result.get("verdicts", ()))
-            replay = save_replay(task, result, cases_dir) if violated and result.get("X") is not None else None
-            db.record(task.key, name, task.params, result, replay=replay, version=ver)
-            source.observe(task, result)
-            stats.recorded += 1
-            stats.violated += violated
-            stats.errors += bool(result.get("run", {}).get("error"))
-            if progress is not None:
-                progress.advance(stats)
+        with _ctrl_c_as_flag() as stop:
             fill()
+            while flying:
+                batch = done.next_batch(block=False)
+                if not batch:
+                    if stop.is_set():
+                        raise KeyboardInterrupt
+                    time.sleep(POLL_SECONDS)
+                    continue
+                for fut in batch:  # finished: recorded even when Ctrl-C came meanwhile
+                    record(fut)
+                if stop.is_set():
+                    raise KeyboardInterrupt
+                fill()
     except KeyboardInterrupt:
         stats.interrupted = True
         stats.cancelled = len(flying)
