@@ -14,6 +14,8 @@ The public API, in the order a session uses it::
 
     traj = ac.trajectory(problem, my_iterates, loss="logistic", step=0.1)  # one's own GD
     ac.check(problem, traj)                            # every GD claim, judged on it
+    ac.plot_run(outcome, "run.png")                    # the run behind the verdicts (PNG or SVG)
+    ac.plot_claim(outcome, "gf.rank_one", "rank_one.svg")  # one claim's panel alone
 
     rec = ac.Recorder(); rec.record(outcome.verdicts, seed=0, init_seed=0, replay="")
     rec.as_json()                                      # the report of a session
@@ -31,6 +33,7 @@ from aligncheck.dynamics.spec import RunSpec, run
 from aligncheck.dynamics.trajectory import Checkpoint, Trajectory
 from aligncheck.errors import NotSeparableError, ProblemError
 from aligncheck.harness.api import check, trajectory
+from aligncheck.harness.plot_run import plot_claim, plot_run
 from aligncheck.harness.report import Recorder
 from aligncheck.harness.runner import RunOutcome, run_checked
 
@@ -47,6 +50,6 @@ def claims() -> list[Claim]:
 
 __all__ = [
     "Checkpoint", "Claim", "MaxMargin", "NotSeparableError", "Problem", "ProblemError", "Recorder", "RunOutcome",
-    "RunSpec", "Status", "Trajectory", "Verdict", "check", "claims", "load_problem", "max_margin", "run",
+    "RunSpec", "Status", "Trajectory", "Verdict", "check", "claims", "load_problem", "max_margin", "plot_claim", "plot_run", "run",
     "run_checked", "trajectory", "__version__",
 ]

@@ -39,6 +39,32 @@ class RunRecord:
         return float(rtol) if rtol is not None else EXACT_RUN_RTOL
 
 
+@dataclass(frozen=True)
+class JudgedRun:
+    """A run as its claims were judged: ``run`` (the whole run), ``later`` (the run from where A1.2
+    first holds, as a run of its own; None when it holds at the start or never), ``verdicts`` in
+    the order asked for."""
+
+    run: RunRecord
+    later: RunRecord | None
+    verdicts: list[Verdict]
+    judged: frozenset[str] = frozenset()  # the claims whose predicate ran (the others: not applicable)
+
+    def record_for(self, cid: str) -> RunRecord:
+        """The record the claim ``cid``'s predicate was given: ``later`` if it needs A1.2 and A1.2
+        first held after the start, else the whole run."""
+        return _record_for(REGISTRY[cid], self.run, self.later)
+
+    def series(self, cid: str) -> list:
+        """The LimitSeries / BoundSeries the claim ``cid`` judged on this run (see Claim.series):
+        [] for a claim that exposes none, or whose predicate did not run (not asked for, about the
+        other method, or an assumption failed)."""
+        claim = REGISTRY[cid]
+        if claim.series is None or cid not in self.judged:
+            return []
+        return list(claim.series(self.record_for(cid)))
+
+
 def check_claims(
     trajectory,
     setup: Setup,
@@ -53,8 +79,21 @@ def check_claims(
     judged at the first admissible checkpoint). A claim that needs A1.2 is judged on the run from
     that checkpoint on (D and the initial norms taken there; the verdict's ``judged_from`` says
     when, if not at the start). ``bk``: the arithmetic of the metrics (default: the trajectory's
-    own backend); each verdict records it.
+    own backend); each verdict records it. :func:`judge_run` returns the records judged as well.
     """
+    return judge_run(trajectory, setup, u_bar, ids, assumptions, bk).verdicts
+
+
+def judge_run(
+    trajectory,
+    setup: Setup,
+    u_bar: np.ndarray | None = None,
+    ids: Iterable[str] | None = None,
+    assumptions: dict[str, tuple[bool, str]] | None = None,
+    bk: Backend | None = None,
+) -> JudgedRun:
+    """:func:`check_claims`, keeping the run records the predicates were given (metrics included),
+    so that what a claim judged can be shown afterwards (:meth:`JudgedRun.series`)."""
     ids = list(ids) if ids is not None else [c.id for c in REGISTRY.values() if trajectory.method in c.methods]
     start = a12_start(trajectory, setup.loss)
     if assumptions is None:
@@ -66,18 +105,24 @@ def check_claims(
         rest = dataclasses.replace(trajectory, checkpoints=trajectory.checkpoints[start.index :])
         later = RunRecord(rest, restarted(run.metrics, trajectory, start.index, bk), setup)
     out = []
-    for v in _judge_all(run, later, ids, assumptions):
+    verdicts, judged = _judge_all(run, later, ids, assumptions)
+    for v in verdicts:
         if later is not None and "A1.2" in REGISTRY[v.claim].needs and v.status != Status.NOT_APPLICABLE:
             v = dataclasses.replace(v, judged_from=float(start.time), reason=f"{v.reason} [judged from {'step' if trajectory.method == 'gd' else 's'} = {start.time:.4g}, where A1.2 first holds]")
         out.append(dataclasses.replace(v, backend=bk.name))
-    return out
+    return JudgedRun(run, later, out, frozenset(judged))
 
 
-def _judge_all(run: RunRecord, later: RunRecord | None, ids: list[str], assumptions: dict[str, tuple[bool, str]]) -> list[Verdict]:
+def _record_for(claim, run: RunRecord, later: RunRecord | None) -> RunRecord:
+    return later if later is not None and "A1.2" in claim.needs else run
+
+
+def _judge_all(run: RunRecord, later: RunRecord | None, ids: list[str], assumptions: dict[str, tuple[bool, str]]) -> tuple[list[Verdict], list[str]]:
     """Each claim's verdict: not applicable where the method or an assumption does not fit, else
-    its predicate on ``run``, or on ``later`` (the run from where A1.2 first holds) if it needs A1.2."""
+    its predicate on ``run``, or on ``later`` (the run from where A1.2 first holds) if it needs A1.2;
+    and the ids of the claims whose predicate ran."""
     trajectory = run.trajectory
-    out = []
+    out, judged = [], []
     for cid in ids:
         claim = REGISTRY[cid]
         if trajectory.method not in claim.methods:
@@ -88,5 +133,6 @@ def _judge_all(run: RunRecord, later: RunRecord | None, ids: list[str], assumpti
             a = failing[0]
             out.append(Verdict(cid, Status.NOT_APPLICABLE, None, None, f"{a} fails: {assumptions[a][1]}"))
             continue
-        out.append(claim.predicate(later if later is not None and "A1.2" in claim.needs else run))
-    return out
+        out.append(claim.predicate(_record_for(claim, run, later)))
+        judged.append(cid)
+    return out, judged

@@ -26,7 +26,10 @@ class Claim:
     """One claim: ``predicate(run) -> Verdict``. ``kind``: one of KINDS. ``needs``: assumption ids
     (aligncheck.claims.assumptions.ASSUMPTIONS) that must hold for the claim to apply. ``methods``:
     "gf" and/or "gd". ``worse``: which end of the measured values is the worst, "max" (a gap) or
-    "min" (a margin). ``paper``: the paper's key in PAPERS; ``group``: the claims checked together."""
+    "min" (a margin). ``paper``: the paper's key in PAPERS; ``group``: the claims checked together.
+    ``series``: ``series(run) -> list`` of the :class:`aligncheck.claims.verdicts.LimitSeries` or
+    ``BoundSeries`` the predicate judges on that run (one per layer or pair; [] where it judges
+    none, e.g. true by construction), or None for a claim that exposes none; the plots draw them."""
 
     id: str
     statement: str
@@ -38,6 +41,7 @@ class Claim:
     paper: str
     group: str
     worse: str = "max"
+    series: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -75,11 +79,12 @@ def register(c: Claim) -> Claim:
 
 
 def claim(id: str, *, statement: str, source: str, kind: str, paper: str, group: str, needs: tuple[str, ...] = (),
-          methods: tuple[str, ...] = ("gf",), worse: str = "max") -> Callable[[Callable], Callable]:
-    """Decorator: register the decorated predicate as the claim ``id`` (and return it unchanged)."""
+          methods: tuple[str, ...] = ("gf",), worse: str = "max", series: Callable | None = None) -> Callable[[Callable], Callable]:
+    """Decorator: register the decorated predicate as the claim ``id`` (and return it unchanged);
+    ``series``: see :class:`Claim`."""
 
     def decorate(predicate: Callable) -> Callable:
-        register(Claim(id, statement, source, kind, tuple(needs), tuple(methods), predicate, paper, group, worse))
+        register(Claim(id, statement, source, kind, tuple(needs), tuple(methods), predicate, paper, group, worse, series))
         return predicate
 
     return decorate
@@ -92,7 +97,8 @@ def claim_of(predicate: Callable) -> Claim:
 
 def twin(of: Callable, id: str, predicate: Callable, **changes) -> Claim:
     """Register ``id`` as a version of the claim of ``of`` judged by ``predicate``: statement, kind,
-    worse and paper are the original's unless ``changes`` say otherwise."""
+    worse and paper are the original's unless ``changes`` say otherwise; ``series`` only if given
+    (the original's reads the run as the original predicate does, which the twin may not)."""
     base = claim_of(of)
     fields = dict(statement=base.statement, source=base.source, kind=base.kind, needs=base.needs, methods=base.methods,
                   paper=base.paper, group=base.group, worse=base.worse)

@@ -145,6 +145,10 @@ class LimitJudgement:
     reason: str
     exponent: float | None = None
     end_exponent: float | None = None  # the same fit over the late window's second half alone
+    # The rate test's reference constant C = max over the window's first half of max(|q|, floor)·scale^p:
+    # a holds needs |q|·scale^p ≤ RATE_SLACK·C at the end. None where the test was not reached or
+    # does not apply (trend only, or a run too short for a late window).
+    rate_constant: float | None = None
 
 
 def decay_exponent(q: np.ndarray, scale: np.ndarray, floor: float) -> float | None:
@@ -156,6 +160,43 @@ def decay_exponent(q: np.ndarray, scale: np.ndarray, floor: float) -> float | No
     x0 = x - x.mean()
     denom = float(x0 @ x0)
     return None if denom == 0 else float(-(x0 @ (y - y.mean())) / denom)
+
+
+@dataclass(frozen=True)
+class LimitWindow:
+    """Where :func:`judge_limit` reads a series, as index arrays into it (time order): ``defined``
+    the checkpoints it uses (q and scale finite, scale > 0), ``late`` the late window (the second
+    half of the defined run in log scale), ``reference`` its first half (A, the reference) and
+    ``end_half`` its second half."""
+
+    defined: np.ndarray
+    late: np.ndarray
+    reference: np.ndarray
+    end_half: np.ndarray
+
+
+def _window(scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(late, reference, end_half) as indices into ``scale`` (defined entries only, time order)."""
+    ls = np.log(scale)
+    late = np.nonzero(ls >= ls[0] + 0.5 * (ls[-1] - ls[0]))[0]
+    if len(late) == 0:
+        return late, late, late
+    mid = ls[late[0]] + 0.5 * (ls[-1] - ls[late[0]])
+    return late, late[ls[late] <= mid], late[ls[late] > mid]
+
+
+def _defined(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return np.nonzero(np.isfinite(q) & np.isfinite(scale) & (scale > 0))[0]
+
+
+def limit_window(q: np.ndarray, scale: np.ndarray) -> LimitWindow:
+    """The checkpoints :func:`judge_limit` reads ``q`` (n,) against ``scale`` (n,) over (see LimitWindow)."""
+    q, scale = np.asarray(q, float), np.asarray(scale, float)
+    ok = _defined(q, scale)
+    if len(ok) == 0:
+        return LimitWindow(ok, ok, ok, ok)
+    late, ref, end = _window(scale[ok])
+    return LimitWindow(ok, ok[late], ok[ref], ok[end])
 
 
 def judge_limit(
@@ -189,28 +230,27 @@ def judge_limit(
     ``stall_exponent``: the mean decay exponent below which q stalled (STALL_EXPONENT; a claim
     whose gap is known to decay slowly, like t^-0.1, passes a fraction of its known rate).
     """
-    ok = np.isfinite(q) & np.isfinite(scale) & (scale > 0)
-    q, scale = np.asarray(q, float)[ok], np.asarray(scale, float)[ok]
+    q, scale = np.asarray(q, float), np.asarray(scale, float)
+    ok = _defined(q, scale)
+    q, scale = q[ok], scale[ok]
     if len(q) < 4:
         return LimitJudgement(Status.INCONCLUSIVE, float("nan"), f"{what}: fewer than 4 defined checkpoints")
     mag = np.abs(q)  # see the docstring: a negative value is judged by its magnitude
-    ls = np.log(scale)
-    late = np.nonzero(ls >= ls[0] + 0.5 * (ls[-1] - ls[0]))[0]
+    late, ref, end_half = _window(scale)  # limit_window: the same indices, into the whole series
     i0 = int(late[0]) if len(late) else len(q) - 1
     growth = float(scale[-1] / scale[i0])
     q_last = float(q[-1])
     if growth < MIN_LATE_GROWTH or len(late) < 3:
         return LimitJudgement(Status.INCONCLUSIVE, q_last, f"{what} = {q_last:.3g}; the scale grew only x{growth:.3g} in the late window: too short to judge the trend")
     exponent = decay_exponent(mag[late], scale[late], floor)
-    mid = ls[i0] + 0.5 * (ls[-1] - ls[i0])
-    ref, end_half = late[ls[late] <= mid], late[ls[late] > mid]
     q_end = float(np.max(mag[late[-END_POINTS:]]))
     neg = " (negative: the arithmetic error is at least that large)" if q_last < -floor else ""
+    c_ref = None if trend_only else float(np.max(np.maximum(mag[ref], floor) * scale[ref] ** p))
 
     a_b = decay_exponent(mag[end_half], scale[end_half], floor) if len(end_half) >= 2 * END_POINTS else None
 
     def out(status: Status, reason: str) -> LimitJudgement:
-        return LimitJudgement(status, q_last, reason + neg, exponent, a_b)
+        return LimitJudgement(status, q_last, reason + neg, exponent, a_b, c_ref)
 
     if q_end <= floor:
         return out(Status.HOLDS, f"{what} = {q_last:.3g}: at the arithmetic floor ({floor:g}) at the end of a x{growth:.3g} growth")
@@ -230,8 +270,7 @@ def judge_limit(
         fell = math.log(q_ref / q_end) / math.log(growth)  # its mean decay exponent over the window
         if fell < stall_exponent:
             return suspect(f"{what} stalled at {q_end:.3g}: it fell only x{q_ref / q_end:.3g} (from {q_ref:.3g} early in the late window) while the scale grew x{growth:.3g}, slower than scale^-{stall_exponent:.2g}, as a gap settling at a limit above 0 does")
-    if not trend_only:
-        c_ref = float(np.max(np.maximum(mag[ref], floor) * scale[ref] ** p))
+    if c_ref is not None:
         c_end = float(np.max(mag[late[-END_POINTS:]] * scale[late[-END_POINTS:]] ** p))
         if c_end > RATE_SLACK * c_ref:
             slope = f"like scale^-{exponent:.2g}" if exponent is not None else "slowly"
@@ -240,3 +279,54 @@ def judge_limit(
         trend = f"decaying at least like scale^-{p:g}" if p and not trend_only else "decreasing"
         return out(Status.HOLDS, f"{what} = {q_end:.3g} <= {threshold:g}, {trend} over a x{growth:.3g} growth")
     return out(Status.INCONCLUSIVE, f"{what} = {q_end:.3g} decaying but still above {threshold:g}")
+
+
+# --------------------------------------------------------------------------- what a claim judged
+#
+# A claim's predicate builds these from a run and judges them; the same objects are what the
+# plots draw (aligncheck.harness.plot_run), so a panel shows exactly the numbers behind a verdict.
+
+
+@dataclass(frozen=True)
+class LimitSeries:
+    """One series a limit claim judges with :func:`judge_limit`: the gap ``q`` against ``scale``,
+    one value per checkpoint in time order (shape (n,) each; nan entries are skipped by the judge),
+    ``times`` (n,) the checkpoints' times (s for gradient flow, the step for GD), and the judge's
+    settings: the expected rate ``p`` (q ≲ C·scale^−p), ``threshold``, ``floor``, ``trend_only``,
+    ``violation_growth``, ``stall_exponent``. ``what`` names q (per part: a layer, a pair),
+    ``scale_name`` the scale (e.g. "‖W_k‖_F", or "step + 1" for GD)."""
+
+    what: str
+    q: np.ndarray
+    scale: np.ndarray
+    times: np.ndarray
+    p: float
+    threshold: float
+    floor: float
+    scale_name: str = "scale"
+    trend_only: bool = False
+    violation_growth: float = MIN_LATE_GROWTH
+    stall_exponent: float = STALL_EXPONENT
+
+    def judge(self) -> LimitJudgement:
+        """:func:`judge_limit` on this series with its settings."""
+        return judge_limit(self.q, self.scale, p=self.p, threshold=self.threshold, floor=self.floor, what=self.what,
+                           trend_only=self.trend_only, violation_growth=self.violation_growth, stall_exponent=self.stall_exponent)
+
+    def window(self) -> LimitWindow:
+        """The checkpoints the judge reads (see :func:`limit_window`)."""
+        return limit_window(self.q, self.scale)
+
+
+@dataclass(frozen=True)
+class BoundSeries:
+    """One inequality a bound (or invariant) claim checks at every checkpoint: ``lhs`` ≤ ``rhs``,
+    violated where lhs > rhs + ``tol``; arrays of shape (n,) over the checkpoints' ``times`` (n,)
+    (nan: undefined there, not checked). ``what`` names lhs, ``bound`` names rhs."""
+
+    what: str
+    bound: str
+    times: np.ndarray
+    lhs: np.ndarray
+    rhs: np.ndarray
+    tol: np.ndarray

@@ -5,7 +5,7 @@
     aligncheck maxmargin DATA [--scale unit-ball] [--json]
     aligncheck check DATA --depth L --loss exp|logistic [--init gaussian|balanced|w1zero]
                     [--widths 3,4,...] [--seed S] [--method gf|gd] [--step ETA --steps N]
-                    [--scale unit-ball] [--claims PATTERN,...] [--json]
+                    [--scale unit-ball] [--claims PATTERN,...] [--plot FILE.png|FILE.svg] [--json]
     aligncheck figure1 [--out DIR] [--steps N]
     aligncheck sweep SPEC ... / aligncheck sweep-report DB ...   (aligncheck.harness.sweep.commands)
 
@@ -41,6 +41,7 @@ from aligncheck.harness.cost import up_front_note
 from aligncheck.harness.figure1 import Figure1Setup, final_summary, write_figure1
 from aligncheck.harness.output import (check_dict, claim_dict, console, max_margin_dict, print_json, progress_on, render_check,
                                       render_claims, render_data, render_max_margin)
+from aligncheck.harness.plot_run import check_plot_path, default_title, plot_run
 from aligncheck.harness.runner import run_checked
 from aligncheck.harness.sweep.commands import HANDLERS as SWEEP_HANDLERS, add_commands as add_sweep_commands
 from aligncheck.numerics.backends import KERNELS, MIN_DIGITS
@@ -238,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--backend", choices=KERNELS, default="flint",
                     help="--precision and --late-phase: the high-precision linear algebra (Hessians, Jacobians, Newton solves) "
                     "in python-flint (default) or in mpmath (the reference, 5-15x slower)")
+    ck.add_argument("--plot", default=None, metavar="FILE",
+                    help="also draw the run behind the verdicts into FILE (.png or .svg, by its extension): each limit claim's gap "
+                    "against the layer scale with the judge's rate line and threshold, Lemma 2's bounds, the risk, the balancedness drift")
     ck.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     fg = sub.add_parser(
         "figure1",
@@ -302,6 +306,8 @@ def _spec(args: argparse.Namespace) -> RunSpec:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    if args.plot is not None:
+        check_plot_path(args.plot)  # a bad --plot is refused before the run, not after it
     spec = _spec(args)
     problem, factor = _load(args)
     widths = spec.hidden_widths(problem.d)  # ProblemError on a depth/widths mismatch, before running
@@ -319,6 +325,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print_json({**check_dict(problem, outcome, widths), "scale_factor": factor, "init_scale": scale_note})
     else:
         render_check(console(), args.data, problem, outcome, widths, options, factor, scale_note)
+    if args.plot is not None:  # after the report: a plot that fails cannot cost the verdicts
+        drawn = plot_run(outcome, args.plot, title=f"{args.data}: " + default_title(outcome))
+        print(f"{PROG}: plot written to {args.plot} ({len(drawn.panels)} panels)", file=sys.stderr, flush=True)
     violated = any(v.status == Status.VIOLATED for v in outcome.verdicts)
     return EXIT_VIOLATED if violated else EXIT_OK
 

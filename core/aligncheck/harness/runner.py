@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from aligncheck.claims.assumptions import Setup, run_assumptions
-from aligncheck.claims.check import check_claims
+from aligncheck.claims.check import JudgedRun, judge_run
 from aligncheck.claims.ji_telgarsky.theorem2 import MM_VIOLATION_GROWTH, SUPPORT_PHASE_GROWTH, support_phase_norm
 from aligncheck.claims.registry import REGISTRY
 from aligncheck.claims.verdicts import Status, Verdict
@@ -43,10 +43,16 @@ RUN_LONGER = MM_VIOLATION_GROWTH
 
 @dataclass
 class RunOutcome:
+    """One checked run: its spec, trajectory, assumptions and final verdicts (after the high-precision
+    second look), and ``judged``, the run records the claims were judged on (metrics included; its
+    own verdicts are those before the second look), from which :meth:`JudgedRun.series` gives what
+    each claim judged (aligncheck.harness.plot_run draws them)."""
+
     spec: RunSpec
     trajectory: Trajectory
     assumptions: dict[str, tuple[bool, str]]
     verdicts: list[Verdict] = field(default_factory=list)
+    judged: JudgedRun | None = None
 
 
 def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = None) -> RunOutcome:
@@ -68,15 +74,15 @@ def run_checked(problem: Problem, spec: RunSpec, ids: Iterable[str] | None = Non
                   step=spec.gd_step if spec.method == "gd" else None)
     u_bar = problem.max_margin.u_bar if problem.max_margin is not None else None
     assumptions, _ = run_assumptions(setup, traj)
-    verdicts = check_claims(traj, setup, u_bar, ids, assumptions=assumptions)
-    if _worth_running_longer(traj, spec, verdicts):
+    judged = judge_run(traj, setup, u_bar, ids, assumptions=assumptions)
+    if _worth_running_longer(traj, spec, judged.verdicts):
         reached = min(float(np.linalg.norm(np.asarray(W, dtype=float))) for W in traj.final)
         target = reached * RUN_LONGER ** (1.0 / spec.depth)
         traj = extend_mp(traj, target_layer_norm=target) if spec.precision is not None else extend_flow(traj, target_layer_norm=target)
         assumptions, _ = run_assumptions(setup, traj)
-        verdicts = check_claims(traj, setup, u_bar, ids, assumptions=assumptions)
-    verdicts = confirm(traj, setup, u_bar, verdicts, assumptions=assumptions)
-    return RunOutcome(spec, traj, assumptions, verdicts)
+        judged = judge_run(traj, setup, u_bar, ids, assumptions=assumptions)
+    verdicts = confirm(traj, setup, u_bar, judged.verdicts, assumptions=assumptions)
+    return RunOutcome(spec, traj, assumptions, verdicts, judged)
 
 
 def _worth_running_longer(traj: Trajectory, spec: RunSpec, verdicts: list[Verdict]) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 
 from aligncheck.claims import registry
 from aligncheck.claims.check import RunRecord
-from aligncheck.claims.verdicts import Status, Verdict, judge_limit
+from aligncheck.claims.verdicts import LimitJudgement, LimitSeries, Status, Verdict
 
 PAPER = registry.register_paper(
     "ji_telgarsky_2019", "Ji & Telgarsky, ICLR 2019 (arXiv 1810.02032)",
@@ -65,16 +65,25 @@ def margin_threshold(run: RunRecord) -> float:
     return GD_MARGIN_THRESHOLD if is_gd(run) else GAP_THRESHOLD
 
 
-def judge(run: RunRecord, q: np.ndarray, scale: np.ndarray, p: float, **kw):
-    """judge_limit for this run. Gradient flow: in the layer scale, with the claim's rate p.
-    GD: in the step count with p = 0 (trend only): GD's norms grow like log t or slower, so its
-    late phase never spans the x4 scale growth a rate test needs (aligncheck.dynamics.paper_gd judges GD runs
-    on their late phase only); and a gap that rose but stayed below the threshold is a transient
-    as far as a feasible run can tell (inconclusive, see judge_limit)."""
-    if is_gd(run):  # no decay exponent either: in the step count it measures nothing of the path
-        kw.pop("violation_growth", None)  # trend only: a rise above the threshold is evidence either way
-        return dataclasses.replace(judge_limit(q, run.metrics.times + 1.0, p=0.0, trend_only=True, **kw), exponent=None, end_exponent=None)
-    return judge_limit(q, scale, p=p, **kw)
+def limit_series(run: RunRecord, q: np.ndarray, scale: np.ndarray, p: float, *, threshold: float, floor: float, what: str,
+                 scale_name: str, **kw) -> LimitSeries:
+    """The series a limit claim judges on this run: q (n_ckpt,) against ``scale`` (n_ckpt,) with the
+    claim's rate p (LimitSeries.judge applies judge_limit). Gradient flow: in the layer scale.
+    GD: in the step count (scale = step + 1) with p = 0 (trend only): GD's norms grow like log t or
+    slower, so its late phase never spans the x4 scale growth a rate test needs (GD runs are judged
+    on their late phase only, gd_late_phase); and a gap that rose but stayed below the threshold
+    is a transient as far as a feasible run can tell (inconclusive, see judge_limit)."""
+    times = run.metrics.times
+    if is_gd(run):  # trend only: a rise above the threshold is evidence either way
+        kw.pop("violation_growth", None)
+        return LimitSeries(what, q, times + 1.0, times, 0.0, threshold, floor, "step + 1", trend_only=True, **kw)
+    return LimitSeries(what, q, scale, times, p, threshold, floor, scale_name, **kw)
+
+
+def judge_series(run: RunRecord, series: LimitSeries) -> LimitJudgement:
+    """``series.judge()``; for GD without a decay exponent (in the step count it measures nothing of the path)."""
+    jd = series.judge()
+    return dataclasses.replace(jd, exponent=None, end_exponent=None) if is_gd(run) else jd
 
 
 # Floors: values at or below these are arithmetic noise and are treated as 0 by the judges.

@@ -8,10 +8,22 @@ import numpy as np
 
 from aligncheck.claims.check import RunRecord
 from aligncheck.claims.ji_telgarsky.common import CONJECTURE, GAP_THRESHOLD, GD_GAP_THRESHOLD, MIN_LATE_CHECKPOINTS, claim, gd_late_phase
-from aligncheck.claims.ji_telgarsky.theorem2 import max_margin_product
-from aligncheck.claims.verdicts import Status, Verdict
+from aligncheck.claims.ji_telgarsky.theorem2 import max_margin_product, product_series
+from aligncheck.claims.verdicts import LimitSeries, Status, Verdict
 
-@claim("conj.max_margin_degenerate_sv", statement='w_prod/∏‖W_k‖_F → +ū also when the support vectors do not span R^d (or are not generic)', source=CONJECTURE, kind="conjecture", needs=("separable", "exp|logistic", "A1.2"), methods=("gf",), group="conj.max_margin_degenerate_sv")
+
+def _degenerate_sv_series(run: RunRecord) -> list[LimitSeries]:
+    ok = run.setup.check()
+    return [] if ok["A2.7"][0] and ok["generic"][0] else product_series(run)
+
+
+def _gd_exp_series(run: RunRecord) -> list[LimitSeries]:
+    late = gd_late_phase(run) if run.setup.loss.name == "exp" else None
+    return [] if late is None else product_series(late)
+
+
+@claim("conj.max_margin_degenerate_sv", statement='w_prod/∏‖W_k‖_F → +ū also when the support vectors do not span R^d (or are not generic)', source=CONJECTURE, kind="conjecture", needs=("separable", "exp|logistic", "A1.2"), methods=("gf",), group="conj.max_margin_degenerate_sv",
+       series=_degenerate_sv_series)
 def max_margin_degenerate_sv(run: RunRecord) -> Verdict:
     """The max-margin limit (signed product direction) where A2.7 or 'almost all data' fails."""
     cid = "conj.max_margin_degenerate_sv"
@@ -23,7 +35,8 @@ def max_margin_degenerate_sv(run: RunRecord) -> Verdict:
     return Verdict(cid, v.status, v.value, v.threshold, f"{where}: {v.reason}")
 
 
-@claim("conj.gd_exp_max_margin", statement='GD with the exponential loss still turns w_prod/∏‖W_k‖_F to +ū (exp fails A3.x)', source=CONJECTURE, kind="conjecture", needs=("separable", "A1.2", "A2.7", "generic"), methods=("gd",), group="conj.gd_exp_max_margin")
+@claim("conj.gd_exp_max_margin", statement='GD with the exponential loss still turns w_prod/∏‖W_k‖_F to +ū (exp fails A3.x)', source=CONJECTURE, kind="conjecture", needs=("separable", "A1.2", "A2.7", "generic"), methods=("gd",), group="conj.gd_exp_max_margin",
+       series=_gd_exp_series)
 def gd_exp_max_margin(run: RunRecord) -> Verdict:
     """GD with the exponential loss (outside A3.x: ℓ' is unbounded) turns w_prod towards +ū."""
     cid = "conj.gd_exp_max_margin"

@@ -269,14 +269,27 @@ def _gd_twin(gf_predicate):
     return predicate
 
 
+def _gd_twin_series(gf_series):
+    """The gf claim's series read on a GD run's late phase, as its twin predicate reads it ([]
+    without one); None for a gf claim that exposes no series."""
+
+    def series(run: RunRecord) -> list:
+        late = gd_late_phase(run)
+        return [] if late is None else gf_series(late)
+
+    return None if gf_series is None else series
+
+
 THEOREM3 = "submission Theorem 3 (GD); camera-ready §3"
 THEOREM4 = "submission Theorem 4 (GD, logistic loss); camera-ready §3"
 for _f in (theorem1.risk_to_zero, theorem1.norms_diverge, theorem1.rank_one, theorem1.adjacent_alignment, theorem1.product_alignment):
     registry.twin(_f, "gd." + registry.claim_of(_f).id.removeprefix("gf."), _gd_twin(_f), source=THEOREM3,
-                  needs=("separable", "A1.1", "A1.2", "A3.x", "A3.5"), methods=("gd",), group="gd_theorems")
+                  needs=("separable", "A1.1", "A1.2", "A3.x", "A3.5"), methods=("gd",), group="gd_theorems",
+                  series=_gd_twin_series(registry.claim_of(_f).series))
 for _f in (theorem2.max_margin_v1, theorem2.max_margin_product, theorem2.margin_corollary):
     registry.twin(_f, "gd." + registry.claim_of(_f).id.removeprefix("gf."), _gd_twin(_f), source=THEOREM4,
-                  needs=("separable", "logistic", "A1.2", "A2.7", "generic", "A3.5"), methods=("gd",), group="gd_theorems")
+                  needs=("separable", "logistic", "A1.2", "A2.7", "generic", "A3.5"), methods=("gd",), group="gd_theorems",
+                  series=_gd_twin_series(registry.claim_of(_f).series))
 
 
 # ---------------------------------------------------------------- the exact identity

@@ -11,9 +11,10 @@ import numpy as np
 from aligncheck.claims.check import RunRecord
 from aligncheck.claims.ji_telgarsky.common import (
     GAP_FLOOR, GD_NORM_GROWTH, GD_RISK_FRACTION, GF_THEOREM, NORM_THRESHOLD,
-    PROD_GAP_FLOOR, RISK_THRESHOLD, by_construction, from_limit, gap_threshold, is_gd, judge, mean_layer_norm, vector_layers, width_one_pairs, worst_of_layers, claim,
+    PROD_GAP_FLOOR, RISK_THRESHOLD, by_construction, from_limit, gap_threshold, is_gd, judge_series, limit_series, mean_layer_norm, vector_layers,
+    width_one_pairs, worst_of_layers, claim,
 )
-from aligncheck.claims.verdicts import MIN_LATE_GROWTH, Status, Verdict
+from aligncheck.claims.verdicts import MIN_LATE_GROWTH, LimitSeries, Status, Verdict
 
 
 
@@ -65,45 +66,69 @@ def norms_diverge(run: RunRecord) -> Verdict:
     return Verdict(cid, Status.INCONCLUSIVE, value, 1 / NORM_THRESHOLD, f"min_k ‖W_k‖_F = {F[-1].min():.4g}: increasing but below {NORM_THRESHOLD:g} or not yet doubled in the late half")
 
 
-@claim("gf.rank_one", statement='σ_k/‖W_k‖_F → 1 (each layer asymptotically rank one)', source=GF_THEOREM, kind="limit", needs=("separable", "A1.1", "A1.2"), methods=("gf",), group="theorem1")
+def rank_one_series(run: RunRecord) -> list[LimitSeries]:
+    """gf.rank_one's series: 1 − σ_k/‖W_k‖_F against ‖W_k‖_F for each layer that is not a vector."""
+    gap, F = run.metrics.stack("rank_gap"), run.metrics.stack("frob")
+    layers = [k for k in range(gap.shape[1]) if k not in vector_layers(run)]
+    # Lemma 2: ‖W_k‖_F² − σ_k² ≤ D, so 1 − σ_k/‖W_k‖_F ≤ D/‖W_k‖_F²: rate p = 2 in ‖W_k‖_F.
+    return [limit_series(run, gap[:, k], F[:, k], 2, threshold=gap_threshold(run), floor=GAP_FLOOR, what=f"1 - σ_{k+1}/‖W_{k+1}‖_F",
+                         scale_name=f"‖W_{k+1}‖_F") for k in layers]
+
+
+@claim("gf.rank_one", statement='σ_k/‖W_k‖_F → 1 (each layer asymptotically rank one)', source=GF_THEOREM, kind="limit", needs=("separable", "A1.1", "A1.2"), methods=("gf",), group="theorem1",
+       series=rank_one_series)
 def rank_one(run: RunRecord) -> Verdict:
     thr = gap_threshold(run)
     cid = "gf.rank_one"
-    gap, F = run.metrics.stack("rank_gap"), run.metrics.stack("frob")
-    layers = [k for k in range(gap.shape[1]) if k not in vector_layers(run)]
-    if not layers:
+    series = rank_one_series(run)
+    if not series:
         return by_construction(cid, thr, "every layer has a dimension of 1 (depth 1, or width-1 layers), so is rank one")
-    # Lemma 2: ‖W_k‖_F² − σ_k² ≤ D, so 1 − σ_k/‖W_k‖_F ≤ D/‖W_k‖_F²: rate p = 2 in ‖W_k‖_F.
-    vs = [from_limit(cid, judge(run, gap[:, k], F[:, k], 2, threshold=thr, floor=GAP_FLOOR, what=f"1 - σ_{k+1}/‖W_{k+1}‖_F"), thr) for k in layers]
-    return worst_of_layers(vs, cid, thr)
+    return worst_of_layers([from_limit(cid, judge_series(run, s), thr) for s in series], cid, thr)
 
 
-@claim("gf.adjacent_alignment", statement='|<v_{k+1}, u_k>| → 1 for k < L', source=GF_THEOREM, kind="limit", needs=("separable", "A1.1", "A1.2"), methods=("gf",), group="theorem1")
+def adjacent_alignment_series(run: RunRecord) -> list[LimitSeries]:
+    """gf.adjacent_alignment's series: 1 − |⟨v_{k+1}, u_k⟩| against σ_{k+1} for each pair whose shared width is not 1."""
+    gap, sig = run.metrics.stack("adj_gap"), run.metrics.stack("sigma")
+    pairs = [k for k in range(gap.shape[1]) if k not in width_one_pairs(run)]
+    # Lemma 2's alignment bound: 1 − ⟨v_{k+1},u_k⟩² ≤ C/σ_{k+1}²: rate p = 2 in σ_{k+1}.
+    return [limit_series(run, gap[:, k], sig[:, k + 1], 2, threshold=gap_threshold(run), floor=GAP_FLOOR, what=f"1 - |<v_{k+2}, u_{k+1}>|",
+                         scale_name=f"σ_{k+2}") for k in pairs]
+
+
+@claim("gf.adjacent_alignment", statement='|<v_{k+1}, u_k>| → 1 for k < L', source=GF_THEOREM, kind="limit", needs=("separable", "A1.1", "A1.2"), methods=("gf",), group="theorem1",
+       series=adjacent_alignment_series)
 def adjacent_alignment(run: RunRecord) -> Verdict:
     thr = gap_threshold(run)
     cid = "gf.adjacent_alignment"
-    gap, sig = run.metrics.stack("adj_gap"), run.metrics.stack("sigma")
-    if gap.shape[1] == 0:
+    if len(run.trajectory.final) == 1:
         return Verdict(cid, Status.NOT_APPLICABLE, None, thr, "L = 1: no adjacent layers")
-    pairs = [k for k in range(gap.shape[1]) if k not in width_one_pairs(run)]
-    if not pairs:
+    series = adjacent_alignment_series(run)
+    if not series:
         return by_construction(cid, thr, "every hidden width is 1, so adjacent singular vectors are ±1 in R^1")
-    # Lemma 2's alignment bound: 1 − ⟨v_{k+1},u_k⟩² ≤ C/σ_{k+1}²: rate p = 2 in σ_{k+1}.
-    vs = [from_limit(cid, judge(run, gap[:, k], sig[:, k + 1], 2, threshold=thr, floor=GAP_FLOOR, what=f"1 - |<v_{k+2}, u_{k+1}>|"), thr) for k in pairs]
-    return worst_of_layers(vs, cid, thr)
+    return worst_of_layers([from_limit(cid, judge_series(run, s), thr) for s in series], cid, thr)
 
 
-@claim("gf.product_alignment", statement='|<w_prod/∏‖W_k‖_F, v_1>| → 1 and ‖w_prod‖ → ∞', source=GF_THEOREM, kind="limit", needs=("separable", "A1.1", "A1.2"), methods=("gf",), group="theorem1")
+def product_alignment_series(run: RunRecord) -> list[LimitSeries]:
+    """gf.product_alignment's series: 1 − |⟨w_prod/∏‖W_k‖_F, v_1⟩| against the mean layer norm
+    (∏‖W_k‖_F)^{1/L}; [] at depth 1 or with every hidden width 1 (aligned by construction)."""
+    if len(width_one_pairs(run)) == len(run.trajectory.final) - 1:
+        return []
+    return [limit_series(run, run.metrics.stack("prod_gap"), mean_layer_norm(run), 2, threshold=gap_threshold(run), floor=PROD_GAP_FLOOR,
+                         what="1 - |<w_prod/∏‖W_k‖_F, v_1>|", scale_name="(∏‖W_k‖_F)^(1/L)")]
+
+
+@claim("gf.product_alignment", statement='|<w_prod/∏‖W_k‖_F, v_1>| → 1 and ‖w_prod‖ → ∞', source=GF_THEOREM, kind="limit", needs=("separable", "A1.1", "A1.2"), methods=("gf",), group="theorem1",
+       series=product_alignment_series)
 def product_alignment(run: RunRecord) -> Verdict:
     thr = gap_threshold(run)
     cid = "gf.product_alignment"
-    gap = run.metrics.stack("prod_gap")
     L = len(run.trajectory.final)
-    if len(width_one_pairs(run)) == L - 1:
+    series = product_alignment_series(run)
+    if not series:
         # w_prod = W_1^T·(W_L ⋯ W_2), a product of scalars: ‖w_prod‖ = ∏‖W_k‖_F and w_prod ∥ v_1
         # exactly (and its norm diverging is gf.norms_diverge).
         return by_construction(cid, thr, "depth 1 or every hidden width 1: w_prod is W_1^T times a scalar")
-    jd = judge(run, gap, mean_layer_norm(run), 2, threshold=thr, floor=PROD_GAP_FLOOR, what="1 - |<w_prod/∏‖W_k‖_F, v_1>|")
+    jd = judge_series(run, series[0])
     wn = run.metrics.stack("w_norm")
     half = len(wn) // 2
     if len(wn) >= 4 and not (wn[-1] > wn[half]):

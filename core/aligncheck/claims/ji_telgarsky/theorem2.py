@@ -11,10 +11,10 @@ import numpy as np
 
 from aligncheck.claims.check import RunRecord
 from aligncheck.claims.ji_telgarsky.common import (
-    GAP_FLOOR, GF_MAXMARGIN, MM_NEEDS, PROD_GAP_FLOOR, from_limit, gap_threshold, judge, margin_threshold,
+    GAP_FLOOR, GF_MAXMARGIN, MM_NEEDS, PROD_GAP_FLOOR, from_limit, gap_threshold, judge_series, limit_series, margin_threshold,
     mean_layer_norm, claim,
 )
-from aligncheck.claims.verdicts import MIN_LATE_GROWTH, Status, Verdict
+from aligncheck.claims.verdicts import MIN_LATE_GROWTH, LimitSeries, Status, Verdict
 
 
 # The max-margin claims are judged from the point where the support vectors carry the gradient:
@@ -71,6 +71,17 @@ def _in_support_phase(predicate):
     return judged
 
 
+def _support_phase_series(series):
+    """``series`` (a claim's series function) read on the support phase of the run only, as the
+    predicate is ([] before it)."""
+
+    def in_phase(run: RunRecord) -> list[LimitSeries]:
+        late = _support_phase(run)
+        return [] if late is None else series(late)
+
+    return in_phase
+
+
 # A max-margin gap can stay flat while ‖w_prod‖ grows x7 before it decays (aligncheck.claims.verdicts, the
 # judge's comment block): a flat or rising gap is a violation only over a late window in which
 # ‖w_prod‖ ≈ F̄^L grew at least MM_VIOLATION_GROWTH-fold (14x the longest such stretch measured),
@@ -88,20 +99,23 @@ def _mm_violation_growth(run: RunRecord) -> float:
 MM_RATE = 2.0
 
 
-@claim("gf.max_margin_v1", statement='|<v_1, ū>| → 1', source=GF_MAXMARGIN, kind="limit", needs=MM_NEEDS, methods=("gf",), group="theorem2")
+MEAN_NORM = "(∏‖W_k‖_F)^(1/L)"
+
+
+def _v1_series(run: RunRecord) -> list[LimitSeries]:
+    return [limit_series(run, run.metrics.stack("v1_gap_ubar"), mean_layer_norm(run), MM_RATE, threshold=gap_threshold(run), floor=GAP_FLOOR,
+                         what="1 - |<v_1, ū>|", scale_name=MEAN_NORM, violation_growth=_mm_violation_growth(run))]
+
+
+@claim("gf.max_margin_v1", statement='|<v_1, ū>| → 1', source=GF_MAXMARGIN, kind="limit", needs=MM_NEEDS, methods=("gf",), group="theorem2",
+       series=_support_phase_series(_v1_series))
 @_in_support_phase
 def max_margin_v1(run: RunRecord) -> Verdict:
-    thr = gap_threshold(run)
-    cid = "gf.max_margin_v1"
-    jd = judge(run, run.metrics.stack("v1_gap_ubar"), mean_layer_norm(run), MM_RATE, threshold=thr, floor=GAP_FLOOR, what="1 - |<v_1, ū>|", violation_growth=_mm_violation_growth(run))
-    return from_limit(cid, jd, thr)
+    [series] = _v1_series(run)
+    return from_limit("gf.max_margin_v1", judge_series(run, series), series.threshold)
 
 
-@claim("gf.max_margin_product", statement='w_prod/∏‖W_k‖_F → +ū (signed)', source=GF_MAXMARGIN, kind="limit", needs=MM_NEEDS, methods=("gf",), group="theorem2")
-@_in_support_phase
-def max_margin_product(run: RunRecord) -> Verdict:
-    thr = gap_threshold(run)
-    cid = "gf.max_margin_product"
+def _product_series(run: RunRecord) -> list[LimitSeries]:
     tm = run.metrics
     # 1 − ⟨w/ρ, ū⟩ (signed) = (1 − r) + r·2 sin²(θ/2), r = ‖w‖/ρ, θ = angle(w, +ū): no cancellation
     # in the angle part; the 1 − r part is a difference of two computed norms (PROD_GAP_FLOOR).
@@ -109,21 +123,36 @@ def max_margin_product(run: RunRecord) -> Verdict:
     r = tm.stack("w_norm") / scale ** len(run.trajectory.final)
     theta = tm.stack("angle_ubar")
     gap = (1 - r) + r * 2 * np.sin(theta / 2) ** 2
-    jd = judge(run, gap, scale, MM_RATE, threshold=thr, floor=PROD_GAP_FLOOR, what="1 - <w_prod/∏‖W_k‖_F, +ū>", violation_growth=_mm_violation_growth(run))
-    return from_limit(cid, jd, thr)
+    return [limit_series(run, gap, scale, MM_RATE, threshold=gap_threshold(run), floor=PROD_GAP_FLOOR, what="1 - <w_prod/∏‖W_k‖_F, +ū>",
+                         scale_name=MEAN_NORM, violation_growth=_mm_violation_growth(run))]
 
 
-@claim("gf.margin_corollary", statement='min_i <w_prod, z_i>/∏‖W_k‖_F → γ', source=GF_MAXMARGIN.replace("Theorem 2", "Corollary of Theorem 2"), kind="limit", needs=MM_NEEDS, methods=("gf",), group="theorem2")
+product_series = _support_phase_series(_product_series)  # also the series of the conjectures built on the claim
+
+
+@claim("gf.max_margin_product", statement='w_prod/∏‖W_k‖_F → +ū (signed)', source=GF_MAXMARGIN, kind="limit", needs=MM_NEEDS, methods=("gf",), group="theorem2",
+       series=product_series)
 @_in_support_phase
-def margin_corollary(run: RunRecord) -> Verdict:
-    thr = margin_threshold(run)
-    cid = "gf.margin_corollary"
+def max_margin_product(run: RunRecord) -> Verdict:
+    [series] = _product_series(run)
+    return from_limit("gf.max_margin_product", judge_series(run, series), series.threshold)
+
+
+def _margin_series(run: RunRecord) -> list[LimitSeries]:
     gamma = float(run.setup.max_margin.gamma)
     # (γ − min_i ⟨w, z_i⟩/ρ)/γ ≥ 0, since ‖w‖ ≤ ρ; relative to γ so the threshold means the same
     # for every data set. The subtraction loses ~eps·max|m|/(ργ) ≲ 1e-14 (PROD_GAP_FLOOR).
     gap = (gamma - run.metrics.stack("min_margin")) / gamma
     # The margin is first order in the direction error θ ∝ 1/ρ = F̄^{-L} (1 − cos is second
     # order), so for L = 1 the rate in F̄ is 1, not 2.
-    jd = judge(run, gap, mean_layer_norm(run), min(MM_RATE, len(run.trajectory.final)), threshold=thr, floor=PROD_GAP_FLOOR, what="(γ - min_i <w_prod, z_i>/∏‖W_k‖_F)/γ", violation_growth=_mm_violation_growth(run))
-    return from_limit(cid, jd, thr)
+    return [limit_series(run, gap, mean_layer_norm(run), min(MM_RATE, len(run.trajectory.final)), threshold=margin_threshold(run), floor=PROD_GAP_FLOOR,
+                         what="(γ - min_i <w_prod, z_i>/∏‖W_k‖_F)/γ", scale_name=MEAN_NORM, violation_growth=_mm_violation_growth(run))]
+
+
+@claim("gf.margin_corollary", statement='min_i <w_prod, z_i>/∏‖W_k‖_F → γ', source=GF_MAXMARGIN.replace("Theorem 2", "Corollary of Theorem 2"), kind="limit", needs=MM_NEEDS, methods=("gf",), group="theorem2",
+       series=_support_phase_series(_margin_series))
+@_in_support_phase
+def margin_corollary(run: RunRecord) -> Verdict:
+    [series] = _margin_series(run)
+    return from_limit("gf.margin_corollary", judge_series(run, series), series.threshold)
 

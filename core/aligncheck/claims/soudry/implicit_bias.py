@@ -33,7 +33,7 @@ import numpy as np
 from aligncheck.claims import registry
 from aligncheck.claims.assumptions import Setup, register_assumption
 from aligncheck.claims.check import RunRecord
-from aligncheck.claims.verdicts import Status, Verdict, judge_limit
+from aligncheck.claims.verdicts import LimitSeries, Status, Verdict
 from aligncheck.numerics.backends import FLOAT64, format_from_log, logsumexp
 from aligncheck.numerics.network import product
 
@@ -155,48 +155,75 @@ def local_rate(setup: Setup) -> tuple[float, str]:
     return min(1.0, theta - 1.0, lam), f"t^-λ expected near the limit, λ = min(1, θ − 1 = {theta - 1:.3g}, λ_min(Σ α_i z_i z_iᵀ) = {lam:.3g})"
 
 
-def _verdict(run: RunRecord, cid: str, q: np.ndarray, t: np.ndarray, *, threshold: float, what: str, rate: bool = False) -> Verdict:
-    jd = judge_limit(q, t, p=0.0, threshold=threshold, floor=FLOOR, what=what, trend_only=True)
+def _series(run: RunRecord, q: np.ndarray, t: np.ndarray, *, threshold: float, what: str) -> list[LimitSeries]:
+    return [LimitSeries(what, q, t, t, 0.0, threshold, FLOOR, "step t", trend_only=True)]
+
+
+def _verdict(run: RunRecord, cid: str, series: list[LimitSeries], *, rate: bool = False) -> Verdict:
+    [s] = series
+    jd = s.judge()
     reason = jd.reason + (f" ({local_rate(run.setup)[1]})" if rate else "")
-    return Verdict(cid, jd.status, jd.value, threshold, reason)
+    return Verdict(cid, jd.status, jd.value, s.threshold, reason)
 
 
-@claim("soudry.direction", statement="w(t)/‖w(t)‖ → ū", source=THEOREM3, kind="limit", needs=NEEDS)
-def direction(run: RunRecord) -> Verdict:
+def direction_series(run: RunRecord) -> list[LimitSeries]:
+    """soudry.direction's series: 1 − ⟨w/‖w‖, ū⟩ against the step t ≥ 1."""
     t, w = _late(run)
     ub = run.setup.max_margin.u_bar
     norms = np.array([FLOAT64.norm(x) for x in w])[:, None]  # no underflow of tiny iterates
     with np.errstate(divide="ignore", invalid="ignore"):  # w(t) = 0: no direction (nan, skipped)
         w_unit = np.where(norms > 0, w / np.where(norms > 0, norms, 1.0), np.nan)
     q = 0.5 * np.sum((w_unit - ub) ** 2, axis=1)  # 1 − ⟨ŵ(t), ū⟩ without cancellation
-    return _verdict(run, "soudry.direction", q, t, threshold=DIRECTION_THRESHOLD, what="1 - <w/‖w‖, ū>")
+    return _series(run, q, t, threshold=DIRECTION_THRESHOLD, what="1 - <w/‖w‖, ū>")
 
 
-@claim("soudry.norm_growth", statement="‖w(t)‖/log t → ‖ŵ‖ = 1/γ", source=THEOREM3, kind="limit", needs=NEEDS)
-def norm_growth(run: RunRecord) -> Verdict:
+@claim("soudry.direction", statement="w(t)/‖w(t)‖ → ū", source=THEOREM3, kind="limit", needs=NEEDS, series=direction_series)
+def direction(run: RunRecord) -> Verdict:
+    return _verdict(run, "soudry.direction", direction_series(run))
+
+
+def norm_growth_series(run: RunRecord) -> list[LimitSeries]:
+    """soudry.norm_growth's series: |‖w‖/log t − ‖ŵ‖|/‖ŵ‖ against the step t ≥ 2."""
     t, w = _late(run)
     keep = t >= 2  # log 1 = 0
     nh = float(np.linalg.norm(_w_hat(run)))
     q = np.abs(np.linalg.norm(w[keep], axis=1) / np.log(t[keep]) - nh) / nh
-    return _verdict(run, "soudry.norm_growth", q, t[keep], threshold=NORM_THRESHOLD, what="|‖w‖/log t − ‖ŵ‖|/‖ŵ‖")
+    return _series(run, q, t[keep], threshold=NORM_THRESHOLD, what="|‖w‖/log t − ‖ŵ‖|/‖ŵ‖")
 
 
-@claim("soudry.offset", statement="w(t) − ŵ log t → w̃ with η·exp(−<w̃, z_i>) = α_i on the support vectors", source=THEOREM3, kind="limit", needs=OFFSET_NEEDS)
-def offset(run: RunRecord) -> Verdict:
+@claim("soudry.norm_growth", statement="‖w(t)‖/log t → ‖ŵ‖ = 1/γ", source=THEOREM3, kind="limit", needs=NEEDS, series=norm_growth_series)
+def norm_growth(run: RunRecord) -> Verdict:
+    return _verdict(run, "soudry.norm_growth", norm_growth_series(run))
+
+
+def offset_series(run: RunRecord) -> list[LimitSeries]:
+    """soudry.offset's series: ‖w − ŵ log t − w̃‖/(1 + ‖w̃‖) against the step t ≥ 1."""
     t, w = _late(run)
     w_tilde = offset_limit(run.setup, _eta(run))
     q = np.linalg.norm(w - np.outer(np.log(t), _w_hat(run)) - w_tilde, axis=1) / (1.0 + np.linalg.norm(w_tilde))
-    return _verdict(run, "soudry.offset", q, t, threshold=FAST_THRESHOLD, what="‖w − ŵ log t − w̃‖/(1 + ‖w̃‖)", rate=True)
+    return _series(run, q, t, threshold=FAST_THRESHOLD, what="‖w − ŵ log t − w̃‖/(1 + ‖w̃‖)")
 
 
-@claim("soudry.risk_rate", statement="t·L(w(t)) → Σ_SV α_i/η (L the sum loss)", source=THEOREM3, kind="limit", needs=NEEDS)
-def risk_rate(run: RunRecord) -> Verdict:
+@claim("soudry.offset", statement="w(t) − ŵ log t → w̃ with η·exp(−<w̃, z_i>) = α_i on the support vectors", source=THEOREM3, kind="limit", needs=OFFSET_NEEDS,
+       series=offset_series)
+def offset(run: RunRecord) -> Verdict:
+    return _verdict(run, "soudry.offset", offset_series(run), rate=True)
+
+
+def risk_rate_series(run: RunRecord) -> list[LimitSeries]:
+    """soudry.risk_rate's series: |t·L(w(t))·η/Σα − 1| against the step t ≥ 1 ([] where t·L is nowhere defined)."""
     keep = run.metrics.times >= 1
     t = run.metrics.times[keep]
     limit = risk_limit(run.setup, _eta(run))
     n = run.setup.Z.shape[0]
     tl = t * n * np.exp(run.metrics.stack("log_risk")[keep])
     q = np.abs(tl - limit) / limit
-    if not np.any(np.isfinite(q)):
+    return _series(run, q, t, threshold=FAST_THRESHOLD, what="|t·L(w(t))·η/Σα − 1|") if np.any(np.isfinite(q)) else []
+
+
+@claim("soudry.risk_rate", statement="t·L(w(t)) → Σ_SV α_i/η (L the sum loss)", source=THEOREM3, kind="limit", needs=NEEDS, series=risk_rate_series)
+def risk_rate(run: RunRecord) -> Verdict:
+    series = risk_rate_series(run)
+    if not series:
         return Verdict("soudry.risk_rate", Status.INCONCLUSIVE, None, FAST_THRESHOLD, "t·L(w(t)) not defined on the run")
-    return _verdict(run, "soudry.risk_rate", q, t, threshold=FAST_THRESHOLD, what="|t·L(w(t))·η/Σα − 1|", rate=True)
+    return _verdict(run, "soudry.risk_rate", series, rate=True)
