@@ -34,11 +34,19 @@ python3 -m venv "$work/.venv"
 cd "$work"
 selection=(tests/ --ignore=tests/test_plugin.py --ignore=tests/test_cli_fuzz.py --ignore=tests/test_layers.py
            --ignore=tests/bench)
-.venv/bin/python -m pytest "${selection[@]}" -q -n "${MUTATION_CHILDREN:-2}" -p no:cacheprovider \
-  --junitxml=durations.xml > durations.log 2>&1 || tail -3 durations.log  # a failing test is left out below
-fast=$(.venv/bin/python - "${MUTATION_MAX_TEST_SECONDS:-2}" <<'PY'
+# MUTATION_TEST_FILES="tests/a.py tests/b.py": only those test files (a lower bound on the score of
+# all of tests/, at a fraction of the cost: a surviving mutant runs every selected test that calls it).
+only_files=(${MUTATION_TEST_FILES:-})
+if [ ${#only_files[@]} -gt 0 ]; then selection=("${only_files[@]}"); fi
+if [ -n "${MUTATION_DURATIONS:-}" ]; then  # a junit XML of an earlier measurement, to save its minutes
+  cp "$MUTATION_DURATIONS" durations.xml
+else
+  .venv/bin/python -m pytest "${selection[@]}" -q -n "${MUTATION_CHILDREN:-2}" -p no:cacheprovider \
+    --junitxml=durations.xml > durations.log 2>&1 || tail -3 durations.log  # a failing test is left out below
+fi
+fast=$(.venv/bin/python - "${MUTATION_MAX_TEST_SECONDS:-2}" "${only_files[@]}" <<'PY'
 import json, sys, xml.etree.ElementTree as ET
-cutoff = float(sys.argv[1])
+cutoff, files = float(sys.argv[1]), set(sys.argv[2:])
 ids, total = [], 0
 for case in ET.parse("durations.xml").iter("testcase"):
     total += 1
@@ -47,8 +55,9 @@ for case in ET.parse("durations.xml").iter("testcase"):
         parts = case.get("classname").split(".")
         module = next(i for i, p in enumerate(parts) if p.startswith("test_"))
         path = "/".join(parts[: module + 1]) + ".py"
-        ids.append("::".join([path, *parts[module + 1 :], case.get("name")]))
-print(f"tests used: {len(ids)} of {total} (each under {cutoff:g} s)", file=sys.stderr)
+        if not files or path in files:
+            ids.append("::".join([path, *parts[module + 1 :], case.get("name")]))
+print(f"tests used: {len(ids)} of {total} (each under {cutoff:g} s{', from ' + ' '.join(sorted(files)) if files else ''})", file=sys.stderr)
 print(", ".join(json.dumps(i) for i in ids))
 PY
 )
@@ -57,7 +66,7 @@ cat >> pyproject.toml <<TOML
 
 [tool.mutmut]
 source_paths = ["src"]
-also_copy = ["README.md"]
+also_copy = ["README.md", "docs", "conjectures", "tools"]  # files the tests read
 only_mutate = [${only%, }]
 pytest_add_cli_args_test_selection = [$fast]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]

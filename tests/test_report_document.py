@@ -1,0 +1,85 @@
+"""The report document field by field (aligncheck.harness.report.Recorder.as_json), written out by
+hand for a small session, and its round trips (a worker's records merged by the controller, the
+JSON file). Mutation testing found every field of the document unpinned by the fast tests (they
+were read only by the plugin's end-to-end tests): a renamed key, a dropped count or a wrong
+pattern string passed."""
+
+from __future__ import annotations
+
+import json
+
+from aligncheck.claims.registry import PAPERS, REGISTRY
+from aligncheck.claims.verdicts import Status, Verdict
+from aligncheck.harness.report import Recorder
+
+RANK, CONJ = "gf.rank_one", "conj.max_margin_degenerate_sv"
+
+
+def _session() -> Recorder:
+    rec = Recorder()
+    rec.record([Verdict(RANK, Status.HOLDS, 2e-4, 1e-3, "fine", backend="float64"),
+                Verdict(CONJ, Status.HOLDS, 5e-5, 1e-3, "fine")],
+               seed=1, init_seed=10, replay="", assumptions={"A1.2": (True, "ok"), "separable": (True, "ok")},
+               edge_cases=["large_n", "depth 1", "large_n"])
+    rec.record([Verdict(RANK, Status.VIOLATED, 3e-2, 1e-3, "went up", backend="mpmath-50", confirmation="confirmed at 50 digits",
+                        float64_value=2.9e-2, certificate="refuted", judged_from=0.5)],
+               seed=2, init_seed=20, replay="aligncheck check case.npz", assumptions={"A1.2": (False, "no"), "separable": (True, "ok")},
+               case="edge:large_n", edge_cases=["large_n"])
+    rec.record([Verdict(RANK, Status.INCONCLUSIVE, 7e-1, 1e-3, "short"), Verdict(RANK, Status.NOT_APPLICABLE, None, 1e-3, "L = 1")],
+               seed=3, init_seed=30, replay="", assumptions={"A1.2": (True, "ok"), "separable": (True, "ok")})
+    rec.record_control("control.zero_init", expected="inconclusive", observed="inconclusive", flagged=True)
+    rec.record_control("control.bad", expected="violated", observed="holds", flagged=False)
+    return rec
+
+
+def test_every_field_of_a_claim_entry():
+    doc = _session().as_json()
+    assert [c["id"] for c in doc["claims"]] == [RANK] and [c["id"] for c in doc["conjectures"]] == [CONJ]
+    rank = doc["claims"][0]
+    claim = REGISTRY[RANK]
+    expected = {
+        "id": RANK, "paper": claim.paper, "status": "fail", "examples": 4,
+        "holds": 1, "violated": 1, "inconclusive": 1, "not_applicable": 1,
+        "worst": 3e-2, "worst_threshold": 1e-3, "worst_direction": "max", "worst_inconclusive": 7e-1,
+        "violations": [{"case": "edge:large_n", "seed": 2, "init_seed": 20, "replay": "aligncheck check case.npz", "reason": "went up"}],
+        "backends": {"float64": 2, "mpmath-50": 1},  # not_applicable verdicts have no arithmetic behind them
+        "confirmations": {"confirmed at 50 digits": 1}, "certificates": {"refuted": 1},
+        "judged_from_later_start": 1, "note": "1 violation(s)",
+        "statement": claim.statement, "source": claim.source, "kind": "limit",
+    }
+    for key, value in expected.items():
+        assert rank[key] == value, key
+
+
+def test_conjecture_entry_and_the_session_sections():
+    doc = _session().as_json()
+    conj = doc["conjectures"][0]
+    claim = REGISTRY[CONJ]
+    for key, value in {"status": "supported", "examples": 1, "holds": 1, "worst": 5e-5, "paper": claim.paper,
+                       "statement": claim.statement, "source": claim.source, "kind": "conjecture", "note": ""}.items():
+        assert conj[key] == value, key
+    assert doc["papers"] == {p.key: {"citation": p.citation, "title": p.title} for p in PAPERS.values()}
+    assert doc["controls"] == [
+        {"id": "control.bad", "status": "missed", "expected": "violated", "observed": "holds"},
+        {"id": "control.zero_init", "status": "flagged", "expected": "inconclusive", "observed": "inconclusive"},
+    ]
+    assert doc["assumption_patterns"] == {"A1.2+ separable+": 2, "A1.2- separable+": 1}
+    # each kind counted once per example, with the statuses of that example's verdicts
+    assert doc["edge_cases"] == {
+        "depth 1": {"examples": 1, "holds": 2, "violated": 0, "inconclusive": 0, "not_applicable": 0},
+        "large_n": {"examples": 2, "holds": 2, "violated": 1, "inconclusive": 0, "not_applicable": 0},
+    }
+
+
+def test_records_travel_and_merge_into_the_same_document(tmp_path):
+    rec = _session()
+    assert rec and not Recorder()
+    merged = Recorder()
+    merged.merge(json.loads(json.dumps(rec.records())))  # what an xdist worker sends
+    assert merged.as_json() == rec.as_json()
+    assert merged.records() == {"examples": rec.examples, "controls": rec.controls}
+    path = tmp_path / "sub" / "report.json"
+    rec.write(path)
+    assert json.loads(path.read_text()) == json.loads(json.dumps(rec.as_json()))
+    rec.write(path, {"given": 1})
+    assert json.loads(path.read_text()) == {"given": 1}
