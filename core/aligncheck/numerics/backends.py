@@ -71,15 +71,9 @@ class Float64:
     def exp(self, a):
         """Elementwise exp, bit for bit ``np.exp(a)``; on large arrays only the entries that do not
         underflow to 0 are computed (see EXP_ZERO_BELOW: the others are exactly 0.0 anyway)."""
-        if not isinstance(a, np.ndarray) or a.dtype != np.float64 or a.size < EXP_SELECT_MIN_SIZE:
+        if not isinstance(a, np.ndarray) or a.dtype != np.float64:
             return np.exp(a)
-        live = np.flatnonzero(~(a < EXP_ZERO_BELOW))  # ~(<) keeps NaN live: exp(NaN) is NaN
-        if live.size == a.size:
-            return np.exp(a)
-        out = np.zeros(a.shape)
-        flat = a.reshape(-1)
-        out.reshape(-1)[live] = np.exp(flat[live])
-        return out
+        return float64_where_exp_vanishes(self, a, np.exp, np.zeros_like, np.negative)
 
     def log(self, a):
         """Elementwise log; of a Python number (a constant such as log n) through math.log, the
@@ -368,18 +362,16 @@ def robust_norm(a: np.ndarray) -> float:
     if a.size == 0:
         return 0.0
     x = a.ravel(order="K")
-    top = float(np.max(np.abs(x)))
+    with np.errstate(invalid="ignore"):
+        top = float(np.max(np.abs(x)))
     if _PLAIN_NORM_RANGE[0] <= top <= _PLAIN_NORM_RANGE[1] / math.sqrt(x.size):
-        # No square can overflow (no errstate needed, a third of the cost on small arrays), and
-        # sqrt(x·x) over the raveled array is what np.linalg.norm computes: the same bits.
-        n = math.sqrt(x.dot(x))
-    else:
-        with np.errstate(over="ignore", under="ignore"):
-            n = float(np.linalg.norm(a))
+        # No square overflows (no errstate: a third of the cost on small arrays); sqrt(x·x) over
+        # the raveled array is what np.linalg.norm computes, the same bits.
+        return math.sqrt(x.dot(x))
+    with np.errstate(over="ignore", under="ignore"):
+        n = float(np.linalg.norm(a))
     if _PLAIN_NORM_RANGE[0] <= n <= _PLAIN_NORM_RANGE[1]:
         return n
-    with np.errstate(invalid="ignore"):
-        top = float(np.max(np.abs(a)))
     if top == 0.0 or not math.isfinite(top):
         return top
     with np.errstate(under="ignore"):
