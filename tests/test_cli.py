@@ -336,7 +336,7 @@ def test_check_planted_json(capsys, planted_npz, depth, loss):
     claims = {c["id"]: c for c in doc["claims"]}
     assert [c["id"] for c in doc["claims"]] == GF_IDS  # every gf claim, once, in registry order
     for c in doc["claims"]:
-        assert {"id", "status", "value", "threshold", "reason", "backend"} <= set(c) <= {"id", "status", "value", "threshold", "reason", "backend", "confirmation", "float64_value", "certificate", "judged_from", "exponent"}
+        assert {"id", "status", "value", "threshold", "reason", "backend"} <= set(c) <= {"id", "status", "value", "threshold", "reason", "backend", "confirmation", "float64_value", "certificate", "judged_from", "exponent", "expected_exponent"}
         assert c["backend"] == "float64"
         assert c["status"] in STATUSES and c["status"] != "violated", c
         assert isinstance(c["reason"], str) and c["reason"]

@@ -82,7 +82,16 @@ def test_the_same_report_serially_and_under_xdist(project):
     assert serial.returncode == 0, serial.stdout[-3000:]
     assert parallel.returncode == 0, parallel.stdout[-3000:]
     assert a is not None and b is not None
-    assert _content(a) == _content(b)
+    assert _content(a) == _content(b)  # plots (worst and typical panels) and measured rates included
+    limits = ("gf.rank_one", "gf.adjacent_alignment", "gf.product_alignment")
+    assert all(set(a["plots"][c]) == {"worst", "typical"} and a["plots"][c]["worst"]["panel"]["curves"] for c in limits)
+    assert set(a["rates"]) == set(limits) and all(a["rates"][c]["runs"] > 0 and a["rates"][c]["expected"] for c in limits)
+    # The page and the summary beside each JSON; the same but for the session's metadata.
+    pages = [(project / d / "conjectures.html", project / d / "conjectures.md") for d in ("serial", "parallel")]
+    assert all(p.exists() for pair in pages for p in pair)
+    assert [md.read_text().split("\n", 3)[3] for _, md in pages] == [pages[0][1].read_text().split("\n", 3)[3]] * 2
+    assert all(f'id="{c["id"]}"' in html.read_text() for html, _ in pages for c in a["claims"])
+    assert "report pages written to" in parallel.stdout
     assert {c["id"] for c in a["claims"]} == {"gf.risk_to_zero", "gf.norms_diverge", "gf.rank_one", "gf.adjacent_alignment", "gf.product_alignment",
                                             "gf.risk_monotone", "gf.balancedness", "gf.lemma2_rank_bound", "gf.lemma2_alignment_bound"}
     assert a["controls"] == [{"id": "control.example", "status": "flagged", "expected": "flagged", "observed": "flagged"}]
@@ -96,7 +105,8 @@ def test_each_claim_is_an_item_and_a_selection_is_a_partial_report(project):
     proc, doc = _run(project, "selected", "-k", "gf.rank_one", f"--junitxml={project / 'junit.xml'}")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert doc["partial"] is True and (project / "selected" / "conjectures-partial.json").exists()
-    assert not (project / "selected" / "conjectures.json").exists()
+    assert (project / "selected" / "conjectures-partial.html").exists() and (project / "selected" / "conjectures-partial.md").exists()
+    assert not (project / "selected" / "conjectures.json").exists() and not (project / "selected" / "conjectures.html").exists()
     assert [c["id"] for c in doc["claims"]] == ["gf.rank_one"]  # only the selected claim was judged
     junit = (project / "junit.xml").read_text()
     assert junit.count("<testcase ") == 1 and 'name="test_claim[gf.rank_one]"' in junit

@@ -71,13 +71,20 @@ def test_conjecture_entry_and_the_session_sections():
     }
 
 
+def test_rates_and_plots_of_a_session_without_runs_or_exponents():
+    doc = _session().as_json()
+    # no verdict carries an exponent and no example was recorded with its run (tests/test_html_report.py has both)
+    assert doc["rates"] == {} and doc["rate_findings"] == [] and doc["plots"] == {}
+    assert [ex["depth"] for ex in _session().examples] == [None, None, None]
+
+
 def test_records_travel_and_merge_into_the_same_document(tmp_path):
     rec = _session()
     assert rec and not Recorder()
     merged = Recorder()
     merged.merge(json.loads(json.dumps(rec.records())))  # what an xdist worker sends
     assert merged.as_json() == rec.as_json()
-    assert merged.records() == {"examples": rec.examples, "controls": rec.controls}
+    assert merged.records() == {"examples": rec.examples, "controls": rec.controls, "plots": {"worst": {}, "sample": {}}}
     path = tmp_path / "sub" / "report.json"
     rec.write(path)
     assert json.loads(path.read_text()) == json.loads(json.dumps(rec.as_json()))

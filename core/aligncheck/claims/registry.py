@@ -29,7 +29,9 @@ class Claim:
     "min" (a margin). ``paper``: the paper's key in PAPERS; ``group``: the claims checked together.
     ``series``: ``series(run) -> list`` of the :class:`aligncheck.claims.verdicts.LimitSeries` or
     ``BoundSeries`` the predicate judges on that run (one per layer or pair; [] where it judges
-    none, e.g. true by construction), or None for a claim that exposes none; the plots draw them."""
+    none, e.g. true by construction), or None for a claim that exposes none; the plots draw them.
+    ``rate``: for a claim whose verdicts carry a decay exponent, the exponent expected and its
+    source, in words (the number itself travels on each verdict: it may depend on the run)."""
 
     id: str
     statement: str
@@ -42,6 +44,7 @@ class Claim:
     group: str
     worse: str = "max"
     series: Callable | None = None
+    rate: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,12 +82,12 @@ def register(c: Claim) -> Claim:
 
 
 def claim(id: str, *, statement: str, source: str, kind: str, paper: str, group: str, needs: tuple[str, ...] = (),
-          methods: tuple[str, ...] = ("gf",), worse: str = "max", series: Callable | None = None) -> Callable[[Callable], Callable]:
+          methods: tuple[str, ...] = ("gf",), worse: str = "max", series: Callable | None = None, rate: str = "") -> Callable[[Callable], Callable]:
     """Decorator: register the decorated predicate as the claim ``id`` (and return it unchanged);
-    ``series``: see :class:`Claim`."""
+    ``series`` and ``rate``: see :class:`Claim`."""
 
     def decorate(predicate: Callable) -> Callable:
-        register(Claim(id, statement, source, kind, tuple(needs), tuple(methods), predicate, paper, group, worse, series))
+        register(Claim(id, statement, source, kind, tuple(needs), tuple(methods), predicate, paper, group, worse, series, rate))
         return predicate
 
     return decorate

@@ -48,6 +48,7 @@ class Verdict:
     certificate: str | None = None
     judged_from: float | None = None
     exponent: float | None = None  # limit claims: the gap's decay exponent over the late window
+    expected_exponent: float | None = None  # limit claims: the exponent expected for that decay
 
     def as_dict(self) -> dict:
         out = {
@@ -67,6 +68,8 @@ class Verdict:
             out["judged_from"] = self.judged_from
         if self.exponent is not None:
             out["exponent"] = self.exponent
+        if self.expected_exponent is not None:
+            out["expected_exponent"] = self.expected_exponent
         return out
 
 
@@ -294,7 +297,9 @@ class LimitSeries:
     ``times`` (n,) the checkpoints' times (s for gradient flow, the step for GD), and the judge's
     settings: the expected rate ``p`` (q ≲ C·scale^−p), ``threshold``, ``floor``, ``trend_only``,
     ``violation_growth``, ``stall_exponent``. ``what`` names q (per part: a layer, a pair),
-    ``scale_name`` the scale (e.g. "‖W_k‖_F", or "step + 1" for GD)."""
+    ``scale_name`` the scale (e.g. "‖W_k‖_F", or "step + 1" for GD). ``expected``: the decay
+    exponent expected for q in this scale where it differs from the rate tested (a bound gives the
+    tested p; a measured decay can be faster: see :attr:`expected_exponent`)."""
 
     what: str
     q: np.ndarray
@@ -307,6 +312,15 @@ class LimitSeries:
     trend_only: bool = False
     violation_growth: float = MIN_LATE_GROWTH
     stall_exponent: float = STALL_EXPONENT
+    expected: float | None = None
+
+    @property
+    def expected_exponent(self) -> float | None:
+        """The decay exponent expected for q in ``scale``: ``expected`` if given, else the tested
+        rate ``p``; None for a trend-only series (no exponent is measured in GD's step count)."""
+        if self.trend_only:
+            return None
+        return self.p if self.expected is None else self.expected
 
     def judge(self) -> LimitJudgement:
         """:func:`judge_limit` on this series with its settings."""

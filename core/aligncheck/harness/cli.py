@@ -7,6 +7,7 @@
                     [--widths 3,4,...] [--seed S] [--method gf|gd] [--step ETA --steps N]
                     [--scale unit-ball] [--claims PATTERN,...] [--plot FILE.png|FILE.svg] [--json]
     aligncheck figure1 [--out DIR] [--steps N]
+    aligncheck report REPORT.json [--html OUT.html] [--md OUT.md]
     aligncheck sweep SPEC ... / aligncheck sweep-report DB ...   (aligncheck.harness.sweep.commands)
 
 DATA is a ``.npz`` file (arrays X, y) or a ``.csv`` file (last column y, optional header).
@@ -30,6 +31,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aligncheck import __version__
 from aligncheck.claims.registry import REGISTRY
@@ -38,6 +40,7 @@ from aligncheck.data.problem import Problem, load_problem
 from aligncheck.dynamics.spec import RunSpec, with_admissible_scale
 from aligncheck.errors import ProblemError
 from aligncheck.harness.cost import up_front_note
+from aligncheck.harness.html_report import load_report, page_paths, write_pages
 from aligncheck.harness.figure1 import Figure1Setup, final_summary, write_figure1
 from aligncheck.harness.output import (check_dict, claim_dict, console, max_margin_dict, print_json, progress_on, render_check,
                                       render_claims, render_data, render_max_margin)
@@ -254,6 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
     fg.add_argument("--out", default=".", metavar="DIR", help="output directory, created if missing (default: .)")
     fg.add_argument("--steps", type=_positive_int, default=Figure1Setup.steps, metavar="N",
                     help=f"gradient-descent steps of each predictor (default: {Figure1Setup.steps:,}, the figure's)")
+    rp = sub.add_parser(
+        "report",
+        help="render a session report (reports/conjectures.json) as a web page and a Markdown summary",
+        description="Re-render the report JSON that `pytest conjectures/` writes as one self-contained HTML page (tables, "
+        "every claim's convergence plots inline, violations with replay commands, measured rates) and a Markdown summary.",
+        allow_abbrev=False,
+    )
+    rp.add_argument("report", metavar="REPORT", help="a session report JSON (e.g. reports/conjectures.json)")
+    rp.add_argument("--html", default=None, metavar="OUT", help="the page (default: beside REPORT, .html)")
+    rp.add_argument("--md", default=None, metavar="OUT", help="the Markdown summary (default: beside the page, .md)")
     add_sweep_commands(sub, _positive_int)  # sweep, sweep-report
     return parser
 
@@ -339,7 +352,21 @@ def _cmd_figure1(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"claims": _cmd_claims, "maxmargin": _cmd_maxmargin, "check": _cmd_check, "figure1": _cmd_figure1, **SWEEP_HANDLERS}
+def _cmd_report(args: argparse.Namespace) -> int:
+    doc = load_report(args.report)
+    html = Path(args.html) if args.html is not None else page_paths(args.report)[0]
+    md = Path(args.md) if args.md is not None else html.with_suffix(".md")
+    if html.resolve() == md.resolve():
+        raise ProblemError(f"--html and --md are the same file: {html}")
+    try:
+        written = write_pages(doc, html, md)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # the keys are there, their contents are not a report's
+        raise ProblemError(f"{args.report}: a malformed report ({type(exc).__name__}: {exc})") from None
+    print("\n".join(str(p) for p in written))
+    return EXIT_OK
+
+
+COMMANDS = {"report": _cmd_report, "claims": _cmd_claims, "maxmargin": _cmd_maxmargin, "check": _cmd_check, "figure1": _cmd_figure1, **SWEEP_HANDLERS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

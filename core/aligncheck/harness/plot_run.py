@@ -97,8 +97,8 @@ def default_title(outcome) -> str:
             f"seed {spec.seed}, n = {traj.Z.shape[0]}, d = {traj.Z.shape[1]}; {arith}; stopped: {traj.stop_reason}")
 
 
-def render_panels(panels: list[Panel], target: str | Path | IO[bytes], fmt: str, title: str = "") -> None:
-    """Draw ``panels`` (COLUMNS to a row) with the heading ``title`` into ``target`` as ``fmt`` ("png" or "svg")."""
+def render_panels(panels: list[Panel], target: str | Path | IO[bytes], fmt: str, title: str = "", dpi: int = PNG_DPI) -> None:
+    """Draw ``panels`` (COLUMNS to a row) with the heading ``title`` into ``target`` as ``fmt`` ("png" or "svg"; ``dpi``: PNG's)."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -124,7 +124,7 @@ def render_panels(panels: list[Panel], target: str | Path | IO[bytes], fmt: str,
         with matplotlib.rc_context({"svg.hashsalt": "aligncheck-plot"}):  # the same bytes for the same run
             fig.savefig(target, format="svg", metadata={"Date": None})
     else:
-        fig.savefig(target, format="png", dpi=PNG_DPI)
+        fig.savefig(target, format="png", dpi=dpi)
 
 
 def _style(segment: str, first_segment: str) -> dict:

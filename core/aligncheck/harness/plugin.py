@@ -10,6 +10,10 @@ record controls, the ``--aligncheck-report DIR`` option, and the session report,
   (``test_claim[gf.rank_one]``), so ``-k``, ``--lf`` and ``--junitxml`` see claims. The examples
   judge only the claims selected in the module. Under xdist the default ``--dist load`` is
   scheduled by module (``LoadScopeScheduling``), so a group's items, and its runs, stay on one worker.
+- Beside the JSON, the same report as a self-contained web page and a Markdown summary
+  (aligncheck.harness.html_report: conjectures.html, conjectures.md; conjectures-partial.* for a
+  partial report), rendered from the JSON alone: each claim's worst and typical convergence
+  plots travel in it as panel data (aligncheck.harness.report_plots), kept while judging.
 - A session that deselected any of the harness's items writes a partial report (its own file,
   marked "partial", with the selection), never replacing the full one.
 - ``aligncheck_hypothesis_profile`` (an ini option; this project's pyproject sets "ci") is the
@@ -41,6 +45,7 @@ from aligncheck.data.planted import PlantedProblem, planted_case
 from aligncheck.data.problem import Problem
 from aligncheck.dynamics.spec import RunSpec
 from aligncheck.harness import profiles
+from aligncheck.harness.html_report import page_paths, write_pages
 from aligncheck.harness.render import render_report
 from aligncheck.harness.report import Recorder
 from aligncheck.harness.runner import replay_command, run_checked, save_case
@@ -130,6 +135,13 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     console = Console(file=terminalreporter._tw._file, force_terminal=terminalreporter.hasmarkup, width=160)
     render_report(doc, console)
     console.print(f"report written to {path}" + (f" (partial: {len(deselected)} item(s) deselected; {REPORT} left as it was)" if deselected else ""))
+    started = time.perf_counter()
+    try:  # the page and the summary beside the JSON (aligncheck report JSON re-renders them)
+        html, md = write_pages(doc, *page_paths(path))
+    except Exception as exc:  # the JSON is written: a page that fails must not hide it
+        console.print(f"[red]aligncheck: the HTML/Markdown report could not be written[/]: {type(exc).__name__}: {exc}")
+    else:
+        console.print(f"report pages written to {html} and {md} ({time.perf_counter() - started:.1f} s)")
 
 
 # The status words of each section of the report, as the JSON documents them.
@@ -204,7 +216,7 @@ def check_case(pytestconfig: pytest.Config):
             replay = replay_command(save_case(problem, cases_dir, f"{label}-{seed}"), spec)
         if record:
             recorder.record(outcome.verdicts, seed=seed, init_seed=spec.seed, replay=replay, assumptions=outcome.assumptions,
-                            case=label, edge_cases=edge_cases)
+                            case=label, edge_cases=edge_cases, depth=spec.depth, outcome=outcome, key=f"{label}-{seed}|{spec!r}")
         return outcome.verdicts, replay
 
     return run

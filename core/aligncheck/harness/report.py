@@ -10,21 +10,38 @@ A claim passes when no example violated it AND at least one example showed it ho
 whose examples were all inconclusive or not applicable has shown nothing, so it fails with a
 note saying so (a finite run never proves a limit, but a session that never reached the phase
 where the claim can be judged is not evidence either).
+
+Measured rates (:func:`measured_rates`): the decay exponents the limit judges fitted over each
+run's late window (``Verdict.exponent``), per claim and per depth, next to the exponent each
+verdict expected (``Verdict.expected_exponent``, its source in the registry's ``Claim.rate``). A
+depth whose median exponent is off the expected one by more than RATE_TOLERANCE (relative) is a
+finding of the report, never a verdict: it changes no status.
+
+Plots (aligncheck.harness.report_plots): the panel data of each claim's worst and typical example,
+kept while judging, stored under "plots" for the HTML page (aligncheck.harness.html_report).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from aligncheck.claims.registry import PAPERS, REGISTRY
 from aligncheck.claims.verdicts import Status, Verdict
+from aligncheck.harness.report_plots import PlotKeeper
 
 STATUSES = tuple(s.value for s in Status)
+# A measured median exponent off the expected one by more than this fraction of it is a finding.
+RATE_TOLERANCE = 0.25
+# Fewer runs with a measured exponent than this (at a depth) are listed, not compared.
+MIN_RATE_RUNS = 3
 
 
 @dataclass
@@ -99,10 +116,12 @@ def _number(x: float | str | None) -> float | None:
 @dataclass
 class Recorder:
     """The session's records: ``examples`` (one dict per example, see :meth:`record`) and
-    ``controls`` (one dict per negative control, see :meth:`record_control`)."""
+    ``controls`` (one dict per negative control, see :meth:`record_control`); ``plots``: the
+    panels of each claim's worst and typical-candidate examples (aligncheck.harness.report_plots)."""
 
     examples: list[dict] = field(default_factory=list)
     controls: list[dict] = field(default_factory=list)
+    plots: PlotKeeper = field(default_factory=PlotKeeper)
 
     def record(
         self,
@@ -114,16 +133,23 @@ class Recorder:
         assumptions: dict[str, tuple[bool, str]] | None = None,
         case: str = "planted",
         edge_cases: Iterable[str] = (),
+        depth: int | None = None,
+        outcome=None,
+        key: str = "",
     ) -> None:
         """One example: its verdicts, the problem's label (``case``) and seed, the init seed, the
-        replay command (for violations), the assumptions on its set-up and the edge-case kinds it
-        reaches (each counted once)."""
+        replay command (for violations), the assumptions on its set-up, the edge-case kinds it
+        reaches (each counted once) and the network's depth. ``outcome``: the run (a RunOutcome
+        with its judged run), offered to the plots under the example's ``key`` (unique per run)."""
         self.examples.append({
             "verdicts": [v.as_dict() for v in verdicts],
             "case": case, "seed": int(seed), "init_seed": int(init_seed), "replay": replay,
             "assumptions": None if assumptions is None else {a: bool(ok) for a, (ok, _) in assumptions.items()},
             "edge_cases": list(dict.fromkeys(edge_cases)),
+            "depth": None if depth is None else int(depth),
         })
+        if outcome is not None:
+            self.plots.offer(outcome, self.examples[-1], key or f"{case}|{seed}|{init_seed}|{depth}")
 
     def record_control(self, cid: str, *, expected: str, observed: str, flagged: bool) -> None:
         """A negative control: what the harness must report, what it reported, and whether it did."""
@@ -131,12 +157,13 @@ class Recorder:
 
     def records(self) -> dict:
         """Everything recorded, as JSON-able data (what a pytest-xdist worker sends)."""
-        return {"examples": self.examples, "controls": self.controls}
+        return {"examples": self.examples, "controls": self.controls, "plots": self.plots.records()}
 
     def merge(self, records: dict) -> None:
         """Add another recorder's :meth:`records`."""
         self.examples.extend(records["examples"])
         self.controls.extend(records["controls"])
+        self.plots.merge(records.get("plots", {}))
 
     def __bool__(self) -> bool:
         return bool(self.examples or self.controls)
@@ -200,9 +227,66 @@ class Recorder:
             "controls": sorted(self.controls, key=lambda c: (c["id"], c["observed"])),
             "assumption_patterns": dict(sorted(patterns.items(), key=lambda kv: (-kv[1], kv[0]))),
             "edge_cases": {kind: {"examples": c["examples"], **{s: c[s] for s in STATUSES}} for kind, c in sorted(edge.items())},
+            **measured_rates(self.examples),
+            "plots": self.plots.choose(_values(self.examples)),
         }
 
     def write(self, path: Path, doc: dict | None = None) -> None:
-        """Write the report (``doc``, default :meth:`as_json`) to ``path`` as JSON."""
+        """Write the report (``doc``, default :meth:`as_json`) to ``path`` as JSON (indented; the
+        plots' lists of numbers on one line each)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.as_json() if doc is None else doc, indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(self.as_json() if doc is None else doc, indent=2, ensure_ascii=False)
+        path.write_text(_NUMBER_LIST.sub(lambda m: "[" + " ".join(m.group(1).split()) + "]", text) + "\n")
+
+
+_NUMBER_LIST = re.compile(r"\[((?:\s*(?:-?[0-9][0-9.eE+-]*|null),)*\s*(?:-?[0-9][0-9.eE+-]*|null)\s*)\]")
+
+
+def _values(examples: list[dict]) -> dict[str, dict[str, list[float]]]:
+    """claim -> tier ("1": holds or violated, "0": inconclusive) -> the finite values of its verdicts."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for ex in examples:
+        for v in ex["verdicts"]:
+            value = _number(v["value"])
+            if value is not None and math.isfinite(value) and v["status"] != Status.NOT_APPLICABLE.value:
+                tier = "1" if v["status"] in (Status.HOLDS.value, Status.VIOLATED.value) else "0"
+                out.setdefault(v["id"], {}).setdefault(tier, []).append(value)
+    return out
+
+
+def _spread(xs: list[float]) -> dict:
+    q1, med, q3 = (float(x) for x in np.percentile(np.asarray(xs, float), [25, 50, 75]))
+    return {"runs": len(xs), "median": med, "q1": q1, "q3": q3, "min": min(xs), "max": max(xs)}
+
+
+def measured_rates(examples: list[dict]) -> dict:
+    """The measured decay exponents of the session (see the module docstring): {"rates": {claim:
+    {runs, median, q1, q3, min, max, expected (the distinct expected exponents), expected_source,
+    by_depth: {L: {runs, median, q1, q3, min, max, expected, agrees}}, agrees}}, "rate_findings":
+    [one line per depth whose median is off the expected exponent]}."""
+    found: dict[str, list[tuple[float, float | None, int | None]]] = {}
+    for ex in examples:
+        for v in ex["verdicts"]:
+            e = _number(v.get("exponent"))
+            if e is not None and math.isfinite(e):
+                found.setdefault(v["id"], []).append((e, _number(v.get("expected_exponent")), ex.get("depth")))
+    rates, findings = {}, []
+    for cid in [c for c in REGISTRY if c in found] + sorted(c for c in found if c not in REGISTRY):
+        rows = found[cid]
+        by_depth = {}
+        for depth in sorted({d for _, _, d in rows}, key=lambda d: (d is None, d or 0)):
+            xs = [e for e, _, d in rows if d == depth]
+            expected = sorted({x for _, x, d in rows if d == depth and x is not None})
+            entry = {**_spread(xs), "expected": expected, "agrees": None}
+            if len(xs) >= MIN_RATE_RUNS and len(expected) == 1:
+                entry["agrees"] = abs(entry["median"] - expected[0]) <= RATE_TOLERANCE * expected[0]
+                if not entry["agrees"]:
+                    pace = "faster" if entry["median"] > expected[0] else "slower"
+                    findings.append(f"{cid}{'' if depth is None else f' at depth {depth}'}: median measured exponent {entry['median']:.3g} "
+                                    f"(quartiles {entry['q1']:.3g}-{entry['q3']:.3g}, {len(xs)} runs), expected {expected[0]:g}: decays {pace} than expected")
+            by_depth["?" if depth is None else str(depth)] = entry
+        verdicts = [e["agrees"] for e in by_depth.values() if e["agrees"] is not None]
+        rates[cid] = {**_spread([e for e, _, _ in rows]), "expected": sorted({x for _, x, _ in rows if x is not None}),
+                      "expected_source": REGISTRY[cid].rate if cid in REGISTRY else "", "by_depth": by_depth,
+                      "agrees": all(verdicts) if verdicts else None}
+    return {"rates": rates, "rate_findings": findings}

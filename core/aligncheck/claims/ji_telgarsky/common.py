@@ -95,8 +95,11 @@ PROD_GAP_FLOOR = 1e-14
 
 
 
-def from_limit(cid: str, jd, threshold: float) -> Verdict:
-    return Verdict(cid, jd.status, jd.value, threshold, jd.reason, exponent=jd.exponent)
+def from_limit(cid: str, jd, threshold: float, series: LimitSeries | None = None) -> Verdict:
+    """The verdict of a limit judgement ``jd``, with its measured exponent and, where one was
+    measured, the exponent ``series`` expected (LimitSeries.expected_exponent)."""
+    expected = series.expected_exponent if series is not None and jd.exponent is not None else None
+    return Verdict(cid, jd.status, jd.value, threshold, jd.reason, exponent=jd.exponent, expected_exponent=expected)
 
 
 def worst_of_layers(verdicts: list[Verdict], cid: str, threshold: float) -> Verdict:
@@ -107,7 +110,8 @@ def worst_of_layers(verdicts: list[Verdict], cid: str, threshold: float) -> Verd
         if hits:
             vals = [v.value for v in verdicts if v.value is not None and math.isfinite(v.value)]
             shown = max(hits, key=lambda v: v.value if v.value is not None and math.isfinite(v.value) else -math.inf)
-            return Verdict(cid, st, max(vals) if vals else None, threshold, shown.reason, exponent=shown.exponent)
+            return Verdict(cid, st, max(vals) if vals else None, threshold, shown.reason, exponent=shown.exponent,
+                           expected_exponent=shown.expected_exponent)
     return Verdict(cid, Status.NOT_APPLICABLE, None, threshold, "no layers to judge")
 
 

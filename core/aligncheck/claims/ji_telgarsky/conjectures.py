@@ -23,7 +23,7 @@ def _gd_exp_series(run: RunRecord) -> list[LimitSeries]:
 
 
 @claim("conj.max_margin_degenerate_sv", statement='w_prod/∏‖W_k‖_F → +ū also when the support vectors do not span R^d (or are not generic)', source=CONJECTURE, kind="conjecture", needs=("separable", "exp|logistic", "A1.2"), methods=("gf",), group="conj.max_margin_degenerate_sv",
-       series=_degenerate_sv_series)
+       series=_degenerate_sv_series, rate="2 in (∏‖W_k‖_F)^(1/L): gf.max_margin_product's rate, if the theorem extends")
 def max_margin_degenerate_sv(run: RunRecord) -> Verdict:
     """The max-margin limit (signed product direction) where A2.7 or 'almost all data' fails."""
     cid = "conj.max_margin_degenerate_sv"
@@ -32,7 +32,7 @@ def max_margin_degenerate_sv(run: RunRecord) -> Verdict:
         return Verdict(cid, Status.NOT_APPLICABLE, None, GAP_THRESHOLD, "A2.7 and 'almost all data' hold: the theorem covers this case")
     v = max_margin_product(run)
     where = ok["A2.7"][1] if not ok["A2.7"][0] else ok["generic"][1]
-    return Verdict(cid, v.status, v.value, v.threshold, f"{where}: {v.reason}")
+    return Verdict(cid, v.status, v.value, v.threshold, f"{where}: {v.reason}", exponent=v.exponent, expected_exponent=v.expected_exponent)
 
 
 @claim("conj.gd_exp_max_margin", statement='GD with the exponential loss still turns w_prod/∏‖W_k‖_F to +ū (exp fails A3.x)', source=CONJECTURE, kind="conjecture", needs=("separable", "A1.2", "A2.7", "generic"), methods=("gd",), group="conj.gd_exp_max_margin",

@@ -97,6 +97,8 @@ def _mm_violation_growth(run: RunRecord) -> float:
 # contains the layers' distance from rank one and alignment, ≤ O(D/F̄²) by Lemma 2, while the
 # direction error of w_prod itself falls faster, like 1/(min margin) ∝ F̄^{-L} (numerics.md).
 MM_RATE = 2.0
+MM_RATE_SOURCE = ("2 in (∏‖W_k‖_F)^(1/L), the rate the judge tests: the gap contains the layers' distance from rank one and "
+                  "alignment, ≤ O(D/F̄²) by Lemma 2, while the angle of w_prod to ū falls like ρ^-L (numerics notes; the claim's comment)")
 
 
 MEAN_NORM = "(∏‖W_k‖_F)^(1/L)"
@@ -108,11 +110,11 @@ def _v1_series(run: RunRecord) -> list[LimitSeries]:
 
 
 @claim("gf.max_margin_v1", statement='|<v_1, ū>| → 1', source=GF_MAXMARGIN, kind="limit", needs=MM_NEEDS, methods=("gf",), group="theorem2",
-       series=_support_phase_series(_v1_series))
+       series=_support_phase_series(_v1_series), rate=MM_RATE_SOURCE)
 @_in_support_phase
 def max_margin_v1(run: RunRecord) -> Verdict:
     [series] = _v1_series(run)
-    return from_limit("gf.max_margin_v1", judge_series(run, series), series.threshold)
+    return from_limit("gf.max_margin_v1", judge_series(run, series), series.threshold, series)
 
 
 def _product_series(run: RunRecord) -> list[LimitSeries]:
@@ -131,11 +133,11 @@ product_series = _support_phase_series(_product_series)  # also the series of th
 
 
 @claim("gf.max_margin_product", statement='w_prod/∏‖W_k‖_F → +ū (signed)', source=GF_MAXMARGIN, kind="limit", needs=MM_NEEDS, methods=("gf",), group="theorem2",
-       series=product_series)
+       series=product_series, rate=MM_RATE_SOURCE)
 @_in_support_phase
 def max_margin_product(run: RunRecord) -> Verdict:
     [series] = _product_series(run)
-    return from_limit("gf.max_margin_product", judge_series(run, series), series.threshold)
+    return from_limit("gf.max_margin_product", judge_series(run, series), series.threshold, series)
 
 
 def _margin_series(run: RunRecord) -> list[LimitSeries]:
@@ -150,9 +152,11 @@ def _margin_series(run: RunRecord) -> list[LimitSeries]:
 
 
 @claim("gf.margin_corollary", statement='min_i <w_prod, z_i>/∏‖W_k‖_F → γ', source=GF_MAXMARGIN.replace("Theorem 2", "Corollary of Theorem 2"), kind="limit", needs=MM_NEEDS, methods=("gf",), group="theorem2",
-       series=_support_phase_series(_margin_series))
+       series=_support_phase_series(_margin_series),
+       rate="min(2, L) in (∏‖W_k‖_F)^(1/L), per run: the margin gap is first order in the angle of w_prod to ū, ∝ ρ^-L "
+       "(numerics notes), plus 1 − ‖w_prod‖/∏‖W_k‖_F, ≤ O(D/F̄²) (Lemma 2): the slower of the two (the claim's comment)")
 @_in_support_phase
 def margin_corollary(run: RunRecord) -> Verdict:
     [series] = _margin_series(run)
-    return from_limit("gf.margin_corollary", judge_series(run, series), series.threshold)
+    return from_limit("gf.margin_corollary", judge_series(run, series), series.threshold, series)
 
