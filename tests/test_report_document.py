@@ -85,8 +85,43 @@ def test_records_travel_and_merge_into_the_same_document(tmp_path):
     merged.merge(json.loads(json.dumps(rec.records())))  # what an xdist worker sends
     assert merged.as_json() == rec.as_json()
     assert merged.records() == {"examples": rec.examples, "controls": rec.controls, "plots": {"worst": {}, "sample": {}}}
-    path = tmp_path / "sub" / "report.json"
+    path = tmp_path / "two" / "levels" / "report.json"  # missing parents are made
     rec.write(path)
-    assert json.loads(path.read_text()) == json.loads(json.dumps(rec.as_json()))
+    # indented, non-ASCII kept as such (the statements' ‖, →, ū), one final newline
+    assert path.read_text() == json.dumps(rec.as_json(), indent=2, ensure_ascii=False) + "\n"
     rec.write(path, {"given": 1})
     assert json.loads(path.read_text()) == {"given": 1}
+
+
+def test_tallies_counts_order_and_unregistered_claims():
+    rec = Recorder()
+    assert not rec
+    rec.record_control("control.zero_init", expected="inconclusive", observed="inconclusive", flagged=True)
+    assert rec  # controls alone are something to report
+    for seed, (value, fields) in enumerate([(5e-1, {}), (9e-1, {}), (2e-1, {})]):
+        rec.record([Verdict(RANK, Status.INCONCLUSIVE, value, 1e-3, "short")], seed=seed, init_seed=0, replay="")
+    for seed in (7, 5):  # recorded out of order: the report sorts them
+        rec.record([Verdict(RANK, Status.VIOLATED, 1.0, 1e-3, "up", confirmation="confirmed at 50 digits", float64_value=1.0,
+                            certificate="refuted", judged_from=1.0)], seed=seed, init_seed=0, replay=f"replay {seed}")
+    rec.record([Verdict("zz.custom", Status.HOLDS, 1.0, 2.0, "mine")], seed=1, init_seed=0, replay="",
+               assumptions={"b": (True, ""), "a": (True, "")})
+    for seed in (2, 3):
+        rec.record([Verdict("aa.custom", Status.HOLDS, 1.0, 2.0, "mine")], seed=seed, init_seed=0, replay="",
+                   assumptions={"a": (False, ""), "b": (True, "")})
+    tallies = rec.tallies()
+    assert list(tallies) == [RANK, "aa.custom", "zz.custom"]  # registry order, then unregistered ids sorted
+    rank = tallies[RANK]
+    assert rank.worst_inconclusive == 9e-1  # the largest gap among the inconclusive ones, not the last
+    assert rank.confirmations == {"confirmed at 50 digits": 2} and rank.certificates == {"refuted": 2} and rank.judged_later == 2
+    assert [v["seed"] for v in rank.violations] == [5, 7]
+    doc = rec.as_json()
+    custom = next(c for c in doc["claims"] if c["id"] == "zz.custom")
+    assert (custom["paper"], custom["statement"], custom["source"], custom["kind"]) == ("", "", "", "")
+    # the most frequent pattern first (then by name), not alphabetical
+    assert list(doc["assumption_patterns"].items()) == [("a- b+", 2), ("a+ b+", 1)]
+
+
+def test_a_claim_with_no_examples_says_it_was_not_exercised():
+    from aligncheck.harness.report import ClaimTally
+
+    assert ClaimTally(RANK).note() == "not exercised" and ClaimTally(RANK).status == "fail"
