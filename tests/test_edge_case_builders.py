@@ -215,7 +215,7 @@ def test_recorder_counts_examples_and_verdicts_per_edge_case():
     rec.record([holds], seed=3, init_seed=4, replay="", edge_cases=("collinear",))
     rec.record([holds], seed=5, init_seed=6, replay="")  # a planted example: no edge case
     out = rec.as_json()
-    assert set(out) == {"papers", "claims", "conjectures", "controls", "assumption_patterns", "edge_cases"}
+    assert set(out) == {"papers", "claims", "conjectures", "controls", "assumption_patterns", "edge_cases", "rates", "rate_findings", "plots"}
     assert out["edge_cases"]["collinear"] == {"examples": 2, "holds": 2, "violated": 0, "inconclusive": 1, "not_applicable": 0}
     assert out["edge_cases"]["depth 8"]["examples"] == 1
 
