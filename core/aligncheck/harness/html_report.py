@@ -21,7 +21,7 @@ from pathlib import Path
 
 from aligncheck.claims.assumptions import ASSUMPTIONS
 from aligncheck.errors import ProblemError
-from aligncheck.harness.md_report import COUNTS, agreement, claim_rows, fmt_counter, fmt_value, rate_rows, render_markdown
+from aligncheck.harness.md_report import COUNTS, agreement, fmt_counter, fmt_value, rate_rows, render_markdown
 from aligncheck.harness.report_plots import panel_from_dict
 
 REPORT_KEYS = ("claims", "conjectures", "controls", "assumption_patterns", "edge_cases")
