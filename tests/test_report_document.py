@@ -98,7 +98,7 @@ def test_tallies_counts_order_and_unregistered_claims():
     assert not rec
     rec.record_control("control.zero_init", expected="inconclusive", observed="inconclusive", flagged=True)
     assert rec  # controls alone are something to report
-    for seed, (value, fields) in enumerate([(5e-1, {}), (9e-1, {}), (2e-1, {})]):
+    for seed, value in enumerate([5e-1, 9e-1, 2e-1]):
         rec.record([Verdict(RANK, Status.INCONCLUSIVE, value, 1e-3, "short")], seed=seed, init_seed=0, replay="")
     for seed in (7, 5):  # recorded out of order: the report sorts them
         rec.record([Verdict(RANK, Status.VIOLATED, 1.0, 1e-3, "up", confirmation="confirmed at 50 digits", float64_value=1.0,
