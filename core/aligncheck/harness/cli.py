@@ -335,7 +335,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         outcome = run_checked(problem, spec, args.claims)
     options = (["--scale", args.scale] if args.scale != "none" else []) + (["--claims", ",".join(args.claims)] if args.claims else [])
     if args.json:
-        print_json({**check_dict(problem, outcome, widths), "scale_factor": factor, "init_scale": scale_note})
+        print_json({**check_dict(problem, outcome, widths, args.data, options), "scale_factor": factor, "init_scale": scale_note})
     else:
         render_check(console(), args.data, problem, outcome, widths, options, factor, scale_note)
     if args.plot is not None:  # after the report: a plot that fails cannot cost the verdicts

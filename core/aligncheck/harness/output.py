@@ -62,7 +62,9 @@ def advice(outcome: RunOutcome) -> list[str]:
     return out
 
 
-def check_dict(problem: Problem, outcome: RunOutcome, widths: tuple[int, ...]) -> dict:
+def check_dict(problem: Problem, outcome: RunOutcome, widths: tuple[int, ...], path: str, options: Sequence[str] = ()) -> dict:
+    """The document of ``aligncheck check --json`` (``path``, ``options``: for the replay command, as
+    in :func:`render_check`)."""
     spec, traj = outcome.spec, outcome.trajectory
     return {
         "max_margin": max_margin_dict(problem.max_margin),
@@ -86,6 +88,7 @@ def check_dict(problem: Problem, outcome: RunOutcome, widths: tuple[int, ...]) -
             "precision": spec.precision,
             "kernels": spec.kernels,
             "late_phase": _late_phase_dict(traj),
+            "replay": replay_command(path, spec, options),
         },
         "advice": advice(outcome),
     }

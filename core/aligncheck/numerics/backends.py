@@ -294,6 +294,11 @@ def backend_named(name: str) -> Backend:
 
 def logsumexp(bk: Backend, a: np.ndarray) -> object:
     """log Σ exp(a_i) without overflow or underflow (shift by the max)."""
+    if bk is FLOAT64 and type(a) is np.ndarray and a.dtype == np.float64 and a.size < EXP_SELECT_MIN_SIZE:
+        # The float64 path below without its dispatch: the same ufuncs on the same arrays (the
+        # same bits), ~3x cheaper on the small arrays that searches evaluate 10^5 times.
+        top = a.max()
+        return top + np.log(np.exp(a - top).sum(keepdims=True))[0]  # keepdims: the (1,) array atleast_1d makes
     a = bk.asarray(a)
     top = a.max()
     return top + bk.log(np.atleast_1d(bk.exp(a - top).sum()))[0]
@@ -312,7 +317,7 @@ def softplus(bk: Backend, a: np.ndarray) -> np.ndarray:
 
 
 def _softplus(bk: Backend, a: np.ndarray) -> np.ndarray:
-    pos = (a > 0).astype(bool)
+    pos = np.asarray(a > 0, dtype=bool)  # object arrays (mpf) compare to object booleans
     tail = bk.log1p(bk.exp(-np.abs(a)))
     return np.where(pos, a + tail, tail)
 

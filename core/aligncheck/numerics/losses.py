@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aligncheck.numerics.backends import FLOAT64, Backend, float64_where_exp_vanishes, logsumexp, softplus
+from aligncheck.numerics.backends import EXP_SELECT_MIN_SIZE, FLOAT64, Backend, float64_where_exp_vanishes, logsumexp, softplus
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,10 @@ class Logistic(Loss):
         return float64_where_exp_vanishes(bk, m, lambda x: self._log_ell(x, bk), np.negative, lambda x: x)
 
     def _log_ell(self, m, bk):
-        pos = (m > 0).astype(bool)
+        pos = np.asarray(m > 0, dtype=bool)  # object arrays (mpf) compare to object booleans
         t = bk.exp(-np.abs(m))
         l1 = bk.log1p(t)
-        nz = (t != 0).astype(bool)
+        nz = np.asarray(t != 0, dtype=bool)
         ratio = np.where(nz, l1 / np.where(nz, t, 1), 1)  # the ratio where m > 0 (1 where t = 0)
         arg = np.where(pos, ratio, -m + l1)
         if bk is FLOAT64:
@@ -165,5 +165,11 @@ def risk_and_weights(loss: Loss, margins: np.ndarray, bk: Backend = FLOAT64) -> 
 
 def log_sum_and_weights(loss: Loss, margins: np.ndarray, bk: Backend = FLOAT64) -> tuple[object, np.ndarray]:
     """(log Σ_j ℓ(m_j), q) with q as in :func:`risk_and_weights` (which is this, minus log n)."""
+    if loss is EXP and bk is FLOAT64 and type(margins) is np.ndarray and margins.dtype == np.float64 and margins.size < EXP_SELECT_MIN_SIZE:
+        # log ℓ = log(−ℓ') = −m: the lines below without their dispatch, the same ufuncs on the same
+        # arrays (the same bits), ~2x cheaper on small arrays (searches evaluate this 10^5 times).
+        neg = -margins
+        lse = logsumexp(bk, neg)
+        return lse, np.exp(neg - lse)
     lse = logsumexp(bk, loss.log_ell(margins, bk))
     return lse, bk.exp(loss.log_neg_dell(margins, bk) - lse)
