@@ -9,7 +9,8 @@ record controls, the ``--aligncheck-report DIR`` option, and the session report,
   the group's examples once (:func:`check_group`), and every claim is its own test item
   (``test_claim[gf.rank_one]``), so ``-k``, ``--lf`` and ``--junitxml`` see claims. The examples
   judge only the claims selected in the module. Under xdist the default ``--dist load`` is
-  scheduled by module (``LoadScopeScheduling``), so a group's items, and its runs, stay on one worker.
+  scheduled by module (``LoadScopeScheduling``), so a group's items, and its runs, stay on one worker;
+  the conjecture modules, the costliest units, are handed out first (:func:`_groups_first_scheduler`).
 - Beside the JSON, the same report as a self-contained web page and a Markdown summary
   (aligncheck.harness.html_report: conjectures.html, conjectures.md; conjectures-partial.* for a
   partial report), rendered from the JSON alone: each claim's worst and typical convergence
@@ -83,15 +84,37 @@ def report_dir(config: pytest.Config) -> Path:
     return Path(given_dir) if given_dir else Path(config.rootpath) / "reports"
 
 
+def _groups_first_scheduler(config: pytest.Config, log):
+    """xdist's LoadScopeScheduling (one module per work unit), with the conjecture modules first.
+
+    LoadScopeScheduling hands out modules in order of their number of items, largest first. A
+    conjecture module has a few items (one per claim) but runs its group's examples: the costliest
+    units of the suite (1-2 min each in the ci profile, against seconds for most modules of tests/).
+    Handed out last, they left one worker idle for a minute or more at the end; first, the many
+    small modules fill the gaps (the longest-first rule of list scheduling). Then by item count."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupsFirst(LoadScopeScheduling):
+        ordered = False
+
+        def _assign_work_unit(self, node) -> None:
+            if not self.ordered:  # the work queue is complete at the first assignment: reorder it once
+                scopes = list(self.workqueue)
+                for scope in sorted(scopes, key=lambda sc: (not sc.startswith("conjectures/"), scopes.index(sc))):
+                    self.workqueue.move_to_end(scope)
+                self.ordered = True
+            super()._assign_work_unit(node)
+
+    return GroupsFirst(config, log)
+
+
 class _Xdist:
     """The hooks that exist only with pytest-xdist."""
 
     @pytest.hookimpl
     def pytest_xdist_make_scheduler(self, config, log):
         if config.getvalue("dist") == "load":  # keep a group's items (and its runs) on one worker
-            from xdist.scheduler import LoadScopeScheduling
-
-            return LoadScopeScheduling(config, log)
+            return _groups_first_scheduler(config, log)
         return None
 
     @pytest.hookimpl
