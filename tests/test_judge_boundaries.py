@@ -11,8 +11,14 @@ import re
 
 import numpy as np
 import pytest
-
-from aligncheck.claims.verdicts import MIN_LATE_GROWTH, RATE_SLACK, Status, judge_limit
+from aligncheck.claims.verdicts import (
+    END_POINTS,
+    MIN_LATE_GROWTH,
+    RATE_SLACK,
+    Status,
+    judge_limit,
+    limit_window,
+)
 
 # 2^(k/4), k = 0..16: the late window starts at exactly 4 (log 4 = half of log 16 in float64) and ends
 # at 16, a growth of exactly MIN_LATE_GROWTH = 4.
@@ -128,3 +134,19 @@ def test_at_the_threshold_holds():
 def test_trend_only_holds_say_decreasing():
     jd = judge(1e-4 / SCALE**2, trend_only=True)
     assert jd.status == Status.HOLDS and "decreasing over a x4 growth" in jd.reason
+
+
+def test_a_late_window_needs_more_checkpoints_than_the_end_is_read_over():
+    # The end is the largest |q| over the last END_POINTS checkpoints: in a late window of only
+    # END_POINTS, that includes the window's first value, and a gap decaying like scale^-2 read as
+    # "did not decrease" (violated, before this rule). Growth x5 in both windows below.
+    four = np.array([1.0, 2.0, 6.0, 8.0, 12.0, 30.0])  # late window: 6, 8, 12, 30 (from sqrt(30) on)
+    assert list(limit_window(four**-2.0, four).late) == [2, 3, 4, 5]
+    jd = judge(1e-4 * four**-2.0, scale=four)
+    assert jd.status == Status.HOLDS and jd.reason == "gap = 1.56e-06 <= 0.001, decaying at least like scale^-2 over a x5 growth"
+    three = np.array([1.0, 2.0, 6.0, 10.0, 30.0])  # late window: 6, 10, 30
+    assert len(limit_window(three**-2.0, three).late) == END_POINTS
+    for trend_only in (False, True):
+        short = judge(1e-4 * three**-2.0, scale=three, trend_only=trend_only)
+        assert short.status == Status.INCONCLUSIVE and short.value == 1e-4 / 900
+        assert short.reason == "gap = 1.11e-07; only 3 checkpoints in the late window (the end is read over the last 3): too short to judge the trend"

@@ -243,8 +243,10 @@ def judge_limit(
     i0 = int(late[0]) if len(late) else len(q) - 1
     growth = float(scale[-1] / scale[i0])
     q_last = float(q[-1])
-    if growth < MIN_LATE_GROWTH or len(late) < 3:
+    if growth < MIN_LATE_GROWTH:
         return LimitJudgement(Status.INCONCLUSIVE, q_last, f"{what} = {q_last:.3g}; the scale grew only x{growth:.3g} in the late window: too short to judge the trend")
+    if len(late) <= END_POINTS:  # the end (its last END_POINTS values) would include the window's first value
+        return LimitJudgement(Status.INCONCLUSIVE, q_last, f"{what} = {q_last:.3g}; only {len(late)} checkpoints in the late window (the end is read over the last {END_POINTS}): too short to judge the trend")
     exponent = decay_exponent(mag[late], scale[late], floor)
     q_end = float(np.max(mag[late[-END_POINTS:]]))
     neg = " (negative: the arithmetic error is at least that large)" if q_last < -floor else ""
