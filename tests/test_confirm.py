@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 
+import aligncheck.harness.confirm
+import aligncheck.numerics.metrics
 import numpy as np
 import pytest
-
-import aligncheck.numerics.metrics
 from aligncheck.claims.assumptions import Setup
 from aligncheck.claims.check import check_claims
-from aligncheck.harness.confirm import confirm, first_past_floor
+from aligncheck.claims.verdicts import Status, Verdict
+from aligncheck.data.planted import planted_case, planted_problem
 from aligncheck.dynamics.integrate import gradient_flow
+from aligncheck.dynamics.trajectory import Checkpoint, Trajectory
+from aligncheck.harness.confirm import confirm, first_past_floor, replayed
+from aligncheck.numerics.backends import FLOAT64, Mpmath
 from aligncheck.numerics.losses import EXP
 from aligncheck.numerics.network import init_layers
-from aligncheck.data.planted import planted_case, planted_problem
-from aligncheck.claims.verdicts import Status
+from aligncheck.numerics.risk import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +103,103 @@ def test_a_real_violation_is_confirmed(problem, layers0, genuine):
 def test_verdicts_that_are_not_violations_are_left_alone(problem, layers0, genuine):
     f64, hi = judge(problem, layers0, genuine, ["gf.rank_one", "gf.balancedness"])
     assert f64 == hi
+
+
+# ------------------------------------------------------------------ fast: hand-made runs of a few checkpoints
+#
+# Depth 2 on three points in R^2, W_1 = s·I, W_2 = s·vᵀ: a replay at 50 digits takes milliseconds,
+# so the rules of the second look are checked here on runs built to sit on one side of each.
+
+
+def _hand_run(scales, *, method: str = "gf", flip_last: bool = False, backend=None) -> tuple[Trajectory, Setup, np.ndarray]:
+    Z = np.array([[1.0, 0.5], [0.5, 1.0], [1.0, 0.25]])
+    v = np.array([1.0, 1.0]) / np.sqrt(2.0)
+    cps = [Checkpoint(float(i), (s * np.eye(2), (-1.0 if flip_last and i == len(scales) - 1 else 1.0) * s * v[None, :]))
+           for i, s in enumerate(scales)]
+    extra = {"backend": backend} if backend is not None else {}
+    traj = Trajectory(method, Z, EXP, cps, "hand-made", 0, 0.0, **extra)
+    return traj, Setup(Z, None, EXP, cps[0].layers, method), v
+
+
+RISING = _hand_run(np.geomspace(1.0, 30.0, 12), flip_last=True)  # log R jumps up at the last checkpoint
+FALLING = _hand_run(np.geomspace(1.0, 30.0, 12))
+
+
+def test_a_real_violation_is_confirmed_with_both_reasons():
+    traj, setup, u = RISING
+    (f64,) = check_claims(traj, setup, u, ["gf.risk_monotone"])
+    assert f64.status == Status.VIOLATED
+    (v,) = confirm(traj, setup, u, [f64], digits=30)
+    assert (v.status, v.backend, v.value, v.float64_value, v.confirmation) == (Status.VIOLATED, "float64", f64.value, f64.value, "confirmed at 30 digits")
+    assert v.reason.startswith(f"{f64.reason} [confirmed at 30 digits (same states, metrics recomputed): log R rose by 1.38e+03 ")
+
+
+def test_a_violation_that_high_precision_does_not_see_is_a_float64_artefact():
+    # confirm replays whatever float64 called violated: here a verdict the run (risk falling) does not bear out.
+    traj, setup, u = FALLING
+    said = Verdict("gf.risk_monotone", Status.VIOLATED, 1e-3, 0.0, "log R rose by 1e-3")
+    (v,) = confirm(traj, setup, u, [said])
+    (hi,) = check_claims(traj, setup, u, ["gf.risk_monotone"], bk=Mpmath(50))
+    assert (v.status, v.backend, v.value, v.float64_value, v.confirmation) == (Status.HOLDS, "mpmath-50", hi.value, 1e-3, "float64 artefact")
+    assert v.reason == f"float64 artefact: float64 reported it violated (log R rose by 1e-3); at 50 digits (same states, metrics recomputed): {hi.reason}"
+
+
+def test_only_float64_violations_are_replayed_and_the_order_is_kept():
+    traj, setup, u = FALLING
+    mine = [Verdict("gf.balancedness", Status.HOLDS, 1e-12, 1e-9, "kept"),
+            Verdict("gf.rank_one", Status.VIOLATED, 0.5, 1e-3, "already high precision", backend="mpmath-50"),
+            Verdict("gf.risk_monotone", Status.VIOLATED, 1e-3, 0.0, "float64"),
+            Verdict("gf.norms_diverge", Status.INCONCLUSIVE, 1.0, 10.0, "kept too")]
+    out = confirm(traj, setup, u, mine)
+    assert [v.claim for v in out] == [v.claim for v in mine]
+    assert out[0] is mine[0] and out[1] is mine[1] and out[3] is mine[3]
+    assert out[2].confirmation == "float64 artefact"
+    assert confirm(traj, setup, u, mine[:2]) == mine[:2]  # nothing to replay
+
+
+def test_first_past_floor_is_the_first_checkpoint_at_or_past_it():
+    # eps·max|m_i| at each checkpoint (margins s²·⟨v, z_i⟩, growing with s), as first_past_floor reads it
+    traj, _, _ = _hand_run([1.0, 2.0, 4.0, 8.0])
+    m = [FLOAT64.eps * float(np.max(np.abs(evaluate(traj.Z, traj.loss, cp.layers).margins))) for cp in traj.checkpoints]
+    assert m == sorted(m)
+    assert first_past_floor(traj, floor=m[2]) == 2  # at the floor counts
+    assert first_past_floor(traj, floor=m[2] * (1 + 1e-9)) == 3
+    assert first_past_floor(traj, floor=2 * m[3]) is None
+
+
+def _past_floor_run(first: int, **kw) -> Trajectory:
+    """Checkpoints 0..5 whose eps·max|m_i| reaches FLOAT64_FLOOR at checkpoint ``first`` (margins ~1e10)."""
+    s = np.where(np.arange(6) < first, 10.0, 1e6)
+    return _hand_run(s * (1 + 0.01 * np.arange(6)), **kw)[0]
+
+
+def test_replayed_reintegrates_gradient_flow_from_the_last_checkpoint_before_the_floor(monkeypatch):
+    calls = []
+
+    def continued(head, *, digits, s_span):
+        calls.append((head, digits, s_span))
+        return dataclasses.replace(head)
+
+    monkeypatch.setattr(aligncheck.harness.confirm, "continue_in_mpmath", continued)
+    traj = _past_floor_run(2)
+    assert first_past_floor(traj) == 2
+    out = replayed(traj, digits=30)
+    ((head, digits, s_span),) = calls
+    assert out is not traj and head.checkpoints == traj.checkpoints[:2]
+    assert head.stop_reason == "cut at the float64 floor (checkpoint 2)" and traj.stop_reason == "hand-made"
+    assert digits == 30 and s_span == traj.checkpoints[-1].time - traj.checkpoints[1].time == 4.0
+    # Left as they are: past the floor at checkpoint 1 (nothing before it to restart from), never
+    # past it, gradient descent, and a run computed in high precision already.
+    for same in (_past_floor_run(1), _past_floor_run(6), _past_floor_run(2, method="gd"), _past_floor_run(2, backend=Mpmath(30))):
+        assert replayed(same) is same
+    assert len(calls) == 1
+
+
+def test_confirm_says_how_it_replayed(monkeypatch):
+    monkeypatch.setattr(aligncheck.harness.confirm, "continue_in_mpmath", lambda head, *, digits, s_span: dataclasses.replace(head))
+    traj = _past_floor_run(2)
+    setup = Setup(traj.Z, None, EXP, traj.initial, "gf")
+    said = Verdict("gf.risk_monotone", Status.VIOLATED, 1e-3, 0.0, "float64")
+    (v,) = confirm(traj, setup, None, [said], digits=30)
+    assert v.confirmation == "float64 artefact" and v.backend == "mpmath-30"
+    assert "at 30 digits (re-integrated past the float64 floor): " in v.reason

@@ -125,3 +125,26 @@ def test_a_claim_with_no_examples_says_it_was_not_exercised():
     from aligncheck.harness.report import ClaimTally
 
     assert ClaimTally(RANK).note() == "not exercised" and ClaimTally(RANK).status == "fail"
+
+
+def test_the_notes_a_reader_sees():
+    from aligncheck.harness.report import ClaimTally
+
+    shown_nothing = ClaimTally(RANK)
+    shown_nothing.add(Verdict(RANK, Status.INCONCLUSIVE, 0.5, 1e-3, "short").as_dict(), {})
+    assert shown_nothing.note() == "no example reached the phase where the claim can be judged"
+    held = ClaimTally(RANK)
+    held.add(Verdict(RANK, Status.HOLDS, 1e-5, 1e-3, "fine").as_dict(), {})
+    assert held.note() == "" and held.status == "pass"
+
+
+def test_the_file_puts_lists_of_numbers_on_one_line(tmp_path):
+    doc = {"plots": {"q": [1.0, -2.5e-07, None, 3], "scale": [1e+20]}, "names": ["a", "b"], "empty": []}
+    path = tmp_path / "report.json"
+    Recorder().write(path, doc)
+    text = path.read_text()
+    assert json.loads(text) == doc
+    assert '"q": [1.0, -2.5e-07, null, 3]' in text
+    assert '"scale": [1e+20]' in text
+    assert '"names": [\n    "a",\n    "b"\n  ]' in text  # lists of strings keep one item a line
+    assert text.endswith("}\n") and text.startswith('{\n  "plots": {\n    "q"')

@@ -1,13 +1,22 @@
 """The generic limit judge (aligncheck.claims.verdicts.judge_limit) on synthetic series with known answers."""
 
+import dataclasses
+
 import numpy as np
 import pytest
-
-from aligncheck.claims.verdicts import END_POINTS, MIN_LATE_GROWTH, RATE_SLACK, STALL_EXPONENT, Status, decay_exponent, judge_limit
+from aligncheck.claims.verdicts import (
+    END_POINTS,
+    MIN_LATE_GROWTH,
+    RATE_SLACK,
+    STALL_EXPONENT,
+    Status,
+    decay_exponent,
+    judge_limit,
+)
 
 SCALE = np.geomspace(1.0, 1e3, 40)
 FLOOR = 1e-18
-KW = dict(threshold=1e-3, floor=FLOOR, what="gap")
+KW = {"threshold": 1e-3, "floor": FLOOR, "what": "gap"}
 
 
 def test_a_gap_decaying_at_its_rate_holds():
@@ -186,3 +195,53 @@ def test_decay_exponent():
     assert decay_exponent(3 * SCALE**-1.5, SCALE, FLOOR) == pytest.approx(1.5)
     assert decay_exponent(np.full(2, 1.0), SCALE[:2], FLOOR) is None
     assert decay_exponent(np.zeros_like(SCALE), SCALE, FLOOR) is None
+
+
+def test_a_verdict_as_a_document():
+    from aligncheck.claims.verdicts import Verdict
+
+    plain = Verdict("gf.rank_one", Status.HOLDS, 1e-5, 1e-3, "fine")
+    assert plain.as_dict() == {"id": "gf.rank_one", "status": "holds", "value": 1e-5, "threshold": 1e-3, "reason": "fine", "backend": "float64"}
+    full = Verdict("gf.rank_one", Status.HOLDS, 2e-5, None, "artefact", backend="mpmath-50", confirmation="float64 artefact",
+                   float64_value=3e-2, certificate="certified", judged_from=0.5, exponent=1.9, expected_exponent=2.0)
+    assert full.as_dict() == {"id": "gf.rank_one", "status": "holds", "value": 2e-5, "threshold": None, "reason": "artefact",
+                              "backend": "mpmath-50", "confirmation": "float64 artefact", "float64_value": 3e-2,
+                              "certificate": "certified", "judged_from": 0.5, "exponent": 1.9, "expected_exponent": 2.0}
+    # non-finite numbers travel as strings (JSON has none), finite ones as floats
+    odd = Verdict("gf.risk_monotone", Status.VIOLATED, float("inf"), float("nan"), "up", confirmation="float64 artefact",
+                  float64_value=-np.inf).as_dict()
+    assert (odd["value"], odd["threshold"], odd["float64_value"]) == ("inf", "nan", "-inf")
+    assert type(Verdict("x", Status.HOLDS, np.float64(0.5), 1, "").as_dict()["threshold"]) is float
+
+
+def test_a_limit_series_judges_and_windows_with_its_own_settings():
+    from aligncheck.claims.verdicts import LimitSeries, limit_window
+
+    rising = 1e-4 * (1 + 0.5 * np.log(SCALE) / np.log(SCALE[-1]))  # below the threshold, not decreasing
+    base = LimitSeries("gap", rising, SCALE, np.arange(SCALE.size, dtype=float), p=0.0, threshold=1e-3, floor=FLOOR)
+    variants = {
+        "default": base,
+        "trend_only": dataclasses.replace(base, trend_only=True),  # inconclusive instead of violated
+        "violation_growth": dataclasses.replace(base, violation_growth=1e3),  # too short a window to call it
+        "stall_exponent": dataclasses.replace(base, q=0.5 * SCALE**-0.2, p=2.0, stall_exponent=0.1),  # no longer a stall
+        "what": dataclasses.replace(base, what="1 − σ_1/‖W_1‖_F"),
+    }
+    judged = {k: s.judge() for k, s in variants.items()}
+    for s, jd in zip(variants.values(), judged.values()):
+        assert jd == judge_limit(s.q, s.scale, p=s.p, threshold=s.threshold, floor=s.floor, what=s.what, trend_only=s.trend_only,
+                                 violation_growth=s.violation_growth, stall_exponent=s.stall_exponent)
+        assert all(map(np.array_equal, dataclasses.astuple(s.window()), dataclasses.astuple(limit_window(s.q, s.scale))))
+    assert judged["default"].status == Status.VIOLATED
+    assert judged["trend_only"].status == Status.INCONCLUSIVE and judged["violation_growth"].status == Status.INCONCLUSIVE
+    assert judged["stall_exponent"].status != Status.VIOLATED
+    assert judged["what"].reason.startswith("1 − σ_1/‖W_1‖_F did not decrease")
+    assert list(base.window().late) == list(limit_window(rising, SCALE).late) and len(base.window().late) > 0
+
+
+def test_the_expected_exponent_of_a_series():
+    from aligncheck.claims.verdicts import LimitSeries
+
+    s = LimitSeries("gap", SCALE**-2.0, SCALE, SCALE, p=2.0, threshold=1e-3, floor=FLOOR)
+    assert s.expected_exponent == 2.0  # the tested rate
+    assert dataclasses.replace(s, expected=4.0).expected_exponent == 4.0  # a faster measured decay
+    assert dataclasses.replace(s, expected=4.0, trend_only=True).expected_exponent is None  # GD's step count

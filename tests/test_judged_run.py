@@ -1,0 +1,113 @@
+"""What a judged run keeps (aligncheck.claims.check.JudgedRun) and the bookkeeping of a later A1.2
+start (aligncheck.claims.assumptions), on a hand-made run: A1.2 fails at t = 0 (w_prod points
+away from the data) and holds from checkpoint 2 on. Built by hand so that each check takes
+milliseconds (the flow-based tests in test_claims_vacuous.py take seconds)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from aligncheck.claims import assumptions
+from aligncheck.claims.assumptions import (
+    Setup,
+    a12_start,
+    register_assumption,
+    run_assumptions,
+)
+from aligncheck.claims.check import judge_run
+from aligncheck.claims.verdicts import BoundSeries, LimitSeries, Status
+from aligncheck.data.problem import Problem
+from aligncheck.dynamics.trajectory import Checkpoint, FlowInfo, Trajectory
+from aligncheck.numerics.losses import EXP
+
+START = 2  # the first checkpoint where A1.2 holds
+TIMES = [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]
+
+
+def _problem() -> Problem:
+    return Problem.from_arrays(np.array([[1.0, 0.5], [0.5, 1.0], [-1.0, -0.25]]), np.array([1.0, 1.0, -1.0]))
+
+
+def late_start_run(method: str = "gf") -> tuple[Trajectory, Setup, np.ndarray]:
+    """Depth 2, W_1 = s·I, W_2 = s·vᵀ: v = −ū (R > ℓ(0)) before checkpoint START, v = ū from there,
+    while s grows x100."""
+    p = _problem()
+    u = p.max_margin.u_bar
+    cps = [Checkpoint(t, (s * np.eye(2), s * (u if i >= START else -u)[None, :]))
+           for i, (t, s) in enumerate(zip(TIMES, np.geomspace(1.0, 100.0, len(TIMES))))]
+    info = FlowInfo(rtol=1e-9, atol=1e-12, s_max=40.0, checkpoint_every=0.05) if method == "gf" else None
+    traj = Trajectory(method, p.Z, EXP, cps, "hand-made", 0, 0.0, integrator=info)
+    return traj, Setup(p.Z, p.max_margin, EXP, cps[0].layers, method), u
+
+
+def test_a12_start_names_the_time_in_the_methods_unit():
+    gf, _, _ = late_start_run()
+    start = a12_start(gf, EXP)
+    assert (start.index, start.time) == (START, TIMES[START])
+    assert start.reason.startswith("fails at the start (R(W(0)) = ")
+    assert f"holds from s = {TIMES[START]:.4g} (checkpoint {START}): R(W(t₀)) = " in start.reason
+    gd = dataclasses.replace(gf, method="gd", integrator=None)
+    assert f"holds from step = {TIMES[START]:.4g} (checkpoint {START})" in a12_start(gd, EXP).reason
+
+
+def test_run_assumptions_judges_a12_at_the_first_admissible_checkpoint():
+    traj, setup, _ = late_start_run()
+    assert not setup.check()["A1.2"][0]  # at W(0) only
+    found, start = run_assumptions(setup, traj)
+    assert found["A1.2"] == (True, start.reason) and start.index == START
+    assert {k: v for k, v in found.items() if k != "A1.2"} == {k: v for k, v in setup.check().items() if k != "A1.2"}
+
+
+def test_claims_that_need_a12_are_judged_on_the_rest_of_the_run():
+    traj, setup, u = late_start_run()
+    judged = judge_run(traj, setup, u, ["gf.rank_one", "gf.balancedness", "gf.risk_to_zero"])
+    assert judged.later is not None and judged.later.trajectory.checkpoints == traj.checkpoints[START:]
+    assert judged.record_for("gf.rank_one") is judged.later  # needs A1.2
+    assert judged.record_for("gf.balancedness") is judged.run  # needs nothing: the whole run
+    vs = {v.claim: v for v in judged.verdicts}
+    assert vs["gf.rank_one"].judged_from == TIMES[START] and vs["gf.rank_one"].reason.endswith(f"[judged from s = {TIMES[START]:.4g}, where A1.2 first holds]")
+    assert vs["gf.balancedness"].judged_from is None and "judged from" not in vs["gf.balancedness"].reason
+    assert judged.judged == {"gf.rank_one", "gf.balancedness", "gf.risk_to_zero"}
+
+
+def test_series_are_those_of_the_record_each_claim_was_given():
+    traj, setup, u = late_start_run()
+    judged = judge_run(traj, setup, u, ["gf.rank_one", "gf.balancedness", "gf.risk_to_zero"])
+    rank = judged.series("gf.rank_one")
+    assert rank and all(isinstance(s, LimitSeries) for s in rank)
+    assert all(list(s.times) == TIMES[START:] for s in rank)  # from where A1.2 first holds
+    balanced = judged.series("gf.balancedness")
+    assert balanced and all(isinstance(s, BoundSeries) and list(s.times) == TIMES for s in balanced)
+    assert judged.series("gf.risk_to_zero") == []  # judged, but exposes no series
+    assert judged.series("gf.max_margin_v1") == []  # exposes series, but was not asked for
+
+
+def test_no_series_for_a_claim_whose_assumption_failed():
+    traj, setup, u = late_start_run()
+    never = dataclasses.replace(traj, checkpoints=traj.checkpoints[:START])  # A1.2 holds nowhere
+    judged = judge_run(never, setup, u, ["gf.rank_one", "gf.balancedness"])
+    assert judged.later is None and judged.judged == {"gf.balancedness"}
+    assert judged.verdicts[0].status == Status.NOT_APPLICABLE and judged.verdicts[0].reason.startswith("A1.2 fails: ")
+    assert judged.series("gf.rank_one") == [] and judged.series("gf.balancedness")
+    assert judged.record_for("gf.rank_one") is judged.run  # no later start: the whole run
+
+
+def test_a_registered_assumption_is_decided_on_every_setup(monkeypatch):
+    monkeypatch.setattr(assumptions, "ASSUMPTIONS", dict(assumptions.ASSUMPTIONS))
+    monkeypatch.setattr(assumptions, "_REGISTERED", dict(assumptions._REGISTERED))
+    _, setup, _ = late_start_run()
+
+    def wide(s: Setup) -> tuple[bool, str]:
+        return s.Z.shape[1] > 5, f"d = {s.Z.shape[1]}"
+
+    register_assumption("wide", "the data have more than 5 features", wide)
+    assert assumptions.ASSUMPTIONS["wide"] == "the data have more than 5 features"
+    assert setup.check()["wide"] == (False, "d = 2")
+    register_assumption("wide", "the data have more than 5 features", wide)  # the same check again: no-op
+    with pytest.raises(ValueError, match="assumption 'wide' is already registered"):
+        register_assumption("wide", "another", lambda s: (True, ""))
+    with pytest.raises(ValueError, match="assumption 'A1.2' is already registered"):
+        register_assumption("A1.2", "built in", wide)
+    assert assumptions.ASSUMPTIONS["wide"] == "the data have more than 5 features"
