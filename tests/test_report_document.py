@@ -148,3 +148,10 @@ def test_the_file_puts_lists_of_numbers_on_one_line(tmp_path):
     assert '"scale": [1e+20]' in text
     assert '"names": [\n    "a",\n    "b"\n  ]' in text  # lists of strings keep one item a line
     assert text.endswith("}\n") and text.startswith('{\n  "plots": {\n    "q"')
+
+
+def test_assumption_patterns_of_equal_counts_are_in_name_order():
+    rec = Recorder()
+    for flags in ({"b": (True, "")}, {"a": (True, "")}):
+        rec.record([Verdict(RANK, Status.HOLDS, 1e-5, 1e-3, "fine")], seed=0, init_seed=0, replay="", assumptions=flags)
+    assert list(rec.as_json()["assumption_patterns"]) == ["a+", "b+"]
