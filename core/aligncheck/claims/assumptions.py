@@ -102,10 +102,11 @@ def _generic(Z: np.ndarray, mm) -> tuple[bool, str]:
         first: dict[bytes, int] = {}
         same = []
         for i in sv:
-            if Z[i].tobytes() in first:
-                same.append((first[Z[i].tobytes()], i))
+            key = (Z[i] + 0.0).tobytes()  # + 0.0: −0.0 becomes 0.0 (z = (−1)·(−x) of a mirrored point with a zero entry)
+            if key in first:
+                same.append((first[key], i))
             else:
-                first[Z[i].tobytes()] = i
+                first[key] = i
         if same:
             shown = ", ".join(f"{a} and {b}" for a, b in same[:4]) + (", ..." if len(same) > 4 else "")
             causes.append(f"identical z_i = y_i x_i at rows {shown} (mirrored ±x points, or duplicates)")
