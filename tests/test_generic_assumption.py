@@ -50,3 +50,11 @@ def test_a_zero_dual_coefficient_is_named_with_its_rows():
     ok, reason = _judge([[1.0, 0.0], [1.0, 1.0]], [1.0, 1.0])
     assert not ok and reason.endswith(": a zero dual coefficient at row 1")
     assert "dependent" not in reason  # the two support vectors are independent
+
+
+def test_more_than_six_zero_duals_are_cut_with_an_ellipsis():
+    # ū = (1, 0): (1, k) has margin 1 for every k, and only k = 0 can carry w = (1, 0) with α ≥ 0.
+    ok, reason = _judge([[1.0, float(k)] for k in range(8)], [1.0] * 8)
+    assert not ok and reason.endswith("; a zero dual coefficient at rows 1, 2, 3, 4, 5, 6, ...")
+    ok, reason = _judge([[1.0, float(k)] for k in range(7)], [1.0] * 7)
+    assert not ok and reason.endswith("; a zero dual coefficient at rows 1, 2, 3, 4, 5, 6")
