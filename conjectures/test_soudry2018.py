@@ -8,6 +8,8 @@ support vectors), with and without points beyond the margin; W(0) = 0, the exp o
 loss, GD with 0.9 times the theorem's largest step, 20,000 steps (~0.5 s each).
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import settings
@@ -21,6 +23,7 @@ from aligncheck.numerics.losses import get_loss
 from aligncheck.testing.strategies import generic_planted_problems
 
 CLAIMS = ids(paper="soudry_2018")
+DATA = Path(__file__).parent / "data"
 STEPS = 20_000
 # Of the theorem's bound η < 2/(L(w(0))·σ_max²(X)) on the sum loss (aligncheck.claims.soudry):
 # close to it, as a user would choose, and inside it.
@@ -52,9 +55,23 @@ def _toy() -> tuple[Problem, RunSpec, dict]:
     return p, RunSpec(depth=1, loss="exp", init="w1zero", seed=0, widths=(), method="gd", gd_step=theorem_step(p.Z, "exp"), gd_steps=STEPS), {"seed": 0, "label": "soudry-toy"}
 
 
+# Minimised failures of the fresh-seed campaign (seed 716760295; issue 8), pinned: planted problems
+# whose offset crawls (t^-λ with λ = 0.000287, 0.02, 0.027) were reported violated when their gap
+# did not decrease over a x132 growth of t; the rule now asks for the growth over which t^-λ halves
+# the gap (aligncheck.claims.soudry.implicit_bias.OFFSET_VISIBLE_FALL). (seed, step as replayed)
+CAMPAIGN_PINS = ((0, 0.7077138649475471), (3, 0.6431830254118789), (2543, 0.7595962834758465))
+
+
+def _campaign_pin(seed: int, step: float) -> tuple[Problem, RunSpec, dict]:
+    with np.load(DATA / f"soudry-offset-planted-{seed}.npz") as f:
+        p = Problem.from_arrays(f["X"], f["y"])
+    return p, RunSpec(depth=1, loss="logistic", init="w1zero", seed=0, widths=(), method="gd", gd_step=step, gd_steps=STEPS), {"seed": seed, "label": "planted"}
+
+
 @pytest.fixture(scope="module")
 def group(request, check_group):
-    return check_group(request, soudry_cases(), CLAIMS, pins=(_toy(),), budget=settings(max_examples=examples("long")))
+    pins = (_toy(), *(_campaign_pin(*pin) for pin in CAMPAIGN_PINS))
+    return check_group(request, soudry_cases(), CLAIMS, pins=pins, budget=settings(max_examples=examples("long")))
 
 
 @pytest.mark.parametrize("claim", CLAIMS)
