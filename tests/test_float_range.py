@@ -17,7 +17,7 @@ import pytest
 
 from aligncheck.claims.ji_telgarsky import conjectures as conj_claims
 from aligncheck.claims.ji_telgarsky import gd as gd_claims
-from aligncheck.numerics.backends import format_from_log, log_norm, robust_norm
+from aligncheck.numerics.magnitudes import format_from_log, log_norm, robust_norm
 from aligncheck.dynamics.float_range import beyond_range, check_start
 from aligncheck.dynamics.gd import MAX_GD_STEPS
 from aligncheck.dynamics.gd import gradient_descent

@@ -5,7 +5,6 @@ known by hand (aligncheck.claims.assumptions)."""
 from __future__ import annotations
 
 import numpy as np
-
 from aligncheck.claims.assumptions import _generic
 from aligncheck.data.problem import Problem
 

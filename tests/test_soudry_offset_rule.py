@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 from aligncheck.claims.assumptions import Setup
-from aligncheck.claims.soudry.implicit_bias import OFFSET_VISIBLE_FALL, _offset_violation_growth, local_rate
+from aligncheck.claims.soudry.implicit_bias import (
+    OFFSET_VISIBLE_FALL,
+    _offset_violation_growth,
+    local_rate,
+)
 from aligncheck.claims.verdicts import MIN_LATE_GROWTH, LimitSeries, Status
 from aligncheck.data.problem import Problem
 from aligncheck.numerics.losses import LOGISTIC

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aligncheck.numerics.backends import format_from_log
+from aligncheck.numerics.magnitudes import format_from_log
 from aligncheck.numerics.losses import Loss
 from aligncheck.numerics.network import Layers
 from aligncheck.numerics.risk import evaluate

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from aligncheck.errors import ProblemError
-from aligncheck.numerics.backends import format_from_log, log_norm
+from aligncheck.numerics.magnitudes import format_from_log, log_norm
 from aligncheck.numerics.losses import Loss
 from aligncheck.numerics.network import Layers
 from aligncheck.numerics.risk import evaluate

@@ -38,7 +38,7 @@ from aligncheck.dynamics import progress
 from aligncheck.dynamics.float_range import beyond_range
 from aligncheck.dynamics.trajectory import Checkpoint, GDLog, Trajectory, check_finite_layers
 from aligncheck.errors import ProblemError
-from aligncheck.numerics.backends import log_norm
+from aligncheck.numerics.magnitudes import log_norm
 from aligncheck.numerics.losses import Loss
 from aligncheck.numerics.network import Layers, flatten
 from aligncheck.numerics.risk import evaluate, risk_gradients

@@ -21,7 +21,7 @@ from aligncheck.data.maxmargin import MaxMargin
 from aligncheck.data.problem import Problem
 from aligncheck.dynamics.progress import Progress, listening
 from aligncheck.harness.runner import RunOutcome, replay_command
-from aligncheck.numerics.backends import format_from_log
+from aligncheck.numerics.magnitudes import format_from_log
 
 STATUS_STYLE = {
     Status.VIOLATED.value: "bold red",

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aligncheck.numerics.backends import EXP_SELECT_MIN_SIZE, FLOAT64, Backend, float64_where_exp_vanishes, logsumexp, softplus
+from aligncheck.numerics.backends import (
+    EXP_SELECT_MIN_SIZE,
+    FLOAT64,
+    Backend,
+    float64_where_exp_vanishes,
+    logsumexp,
+    softplus,
+)
 
 
 @dataclass(frozen=True)

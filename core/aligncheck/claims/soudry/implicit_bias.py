@@ -34,7 +34,8 @@ from aligncheck.claims import registry
 from aligncheck.claims.assumptions import Setup, register_assumption
 from aligncheck.claims.check import RunRecord
 from aligncheck.claims.verdicts import MIN_LATE_GROWTH, LimitSeries, Status, Verdict
-from aligncheck.numerics.backends import FLOAT64, format_from_log, logsumexp
+from aligncheck.numerics.backends import FLOAT64, logsumexp
+from aligncheck.numerics.magnitudes import format_from_log
 from aligncheck.numerics.network import product
 
 PAPER = registry.register_paper(
