@@ -187,9 +187,22 @@ def _start_sweep(tmp_path: Path, name: str, seeds: int, **popen) -> tuple[subpro
     proc = subprocess.Popen([sys.executable, "-m", "aligncheck.harness.cli", "sweep", str(spec_file), "--db", str(path),
                              "--workers", "2", "--no-progress"], start_new_session=True, **popen)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not path.exists() or _rows(path, "SELECT COUNT(*) FROM runs")[0][0] < 4):
+    while time.monotonic() < deadline and _recorded(path) < 4:
         time.sleep(0.2)
     return proc, path
+
+
+def _recorded(path: Path) -> int:
+    """Runs recorded so far; 0 before the database has its tables (the file exists a moment before
+    the sweep creates them: seen once on a loaded machine, "no such table: runs")."""
+    if not path.exists():
+        return 0
+    try:
+        return _rows(path, "SELECT COUNT(*) FROM runs")[0][0]
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        return 0
 
 
 def test_ctrl_c_stops_cleanly_with_what_finished(tmp_path):
