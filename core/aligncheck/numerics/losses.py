@@ -174,7 +174,8 @@ def log_sum_and_weights(loss: Loss, margins: np.ndarray, bk: Backend = FLOAT64) 
     """(log Σ_j ℓ(m_j), q) with q as in :func:`risk_and_weights` (which is this, minus log n)."""
     if loss is EXP and bk is FLOAT64 and type(margins) is np.ndarray and margins.dtype == np.float64 and margins.size < EXP_SELECT_MIN_SIZE:
         # log ℓ = log(−ℓ') = −m: the lines below without their dispatch, the same ufuncs on the same
-        # arrays (the same bits), ~2x cheaper on small arrays (searches evaluate this 10^5 times).
+        # arrays (the same bits), minus a few µs of dispatch per call on small arrays (searches
+        # evaluate this 10^5 times; measured 11 µs against ~15 µs at n = 10 on this machine, noisy).
         neg = -margins
         lse = logsumexp(bk, neg)
         return lse, np.exp(neg - lse)
