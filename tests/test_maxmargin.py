@@ -316,11 +316,42 @@ def test_feasible_basis_with_negative_multiplier_is_rejected(monkeypatch):
     np.testing.assert_allclose(mm.alpha, [1.0], atol=KNOWN)
 
 
-def test_certificate_failure_raises(monkeypatch):
-    real = mmod._to_float
-    monkeypatch.setattr(mmod, "_to_float", lambda q: real(q) * (1 + 1e-6))
+@pytest.mark.parametrize("path", ["balls", "rationals"])
+def test_certificate_failure_raises(monkeypatch, path):
+    # A wrong rounding of the exact solution (relative 1e-6) is caught by the float re-measurement,
+    # whichever check produced it: the balls' fast path, or the rational check behind it.
+    import aligncheck.data.ball_kkt as balls_path
+    import aligncheck.data.exact as exact_path
+
+    if path == "balls":
+        real = balls_path.nearest_float
+        monkeypatch.setattr(balls_path, "nearest_float", lambda x: None if real(x) is None else real(x) * (1 + 1e-6))
+    else:
+        real = exact_path._to_float
+        monkeypatch.setattr(mmod, "ball_check", lambda Z, basis: None)
+        monkeypatch.setattr(exact_path, "_to_float", lambda q: real(q) * (1 + 1e-6))
     with pytest.raises(ProblemError, match="certificate failed"):
         max_margin(np.array([[1.0, 0.2], [0.3, 1.0]]))
+
+
+def test_ball_path_gives_the_rational_results_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(3)
+    decided = 0
+    for n, d in [(40, 3), (200, 10), (300, 30)]:
+        for _ in range(4):
+            u = rng.standard_normal(d)
+            X = rng.standard_normal((n, d))
+            X = X[np.abs(X @ u) > 0.05 * np.linalg.norm(u) * np.linalg.norm(X, axis=1)]
+            Z = X * np.sign(X @ u)[:, None]
+            fast = max_margin(Z)
+            with monkeypatch.context() as m:
+                m.setattr(mmod, "ball_check", lambda Z, basis: None)
+                slow = max_margin(Z)
+            for field in ("u_bar", "support", "alpha"):
+                assert np.array_equal(getattr(fast, field), getattr(slow, field)), field
+            assert fast.gamma == slow.gamma
+            decided += mmod.ball_check(Z, fast.support) is not None
+    assert decided >= 8  # the fast path decides the common case (measured: all 12)
 
 
 def test_certificate_failures_are_listed():

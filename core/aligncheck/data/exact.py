@@ -59,6 +59,13 @@ class _Exact:
     w_f: np.ndarray
     margins: np.ndarray
     violators: np.ndarray
+    alpha_f: np.ndarray | None = None  # α and ‖ŵ‖², correctly rounded to float64
+    wsq_f: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.alpha_f is None and self.ok:
+            self.alpha_f = np.array([_to_float(v) for v in self.alpha])
+            self.wsq_f = _to_float(sum((v * v for v in self.w), flint.fmpq(0)))
 
 
 def _exact_check(Z: np.ndarray, basis: np.ndarray) -> _Exact:
@@ -89,12 +96,7 @@ def _exact_check(Z: np.ndarray, basis: np.ndarray) -> _Exact:
     w = [wq[i, 0] for i in range(d)]
     w_f = np.array([_to_float(v) for v in w])
     margins = Z @ w_f
-    # Rigorous bound on |fl(⟨z_i, w_f⟩) − ⟨z_i, ŵ⟩|: rounding ŵ to w_f (u·|z|ᵀ|ŵ|) plus a
-    # float dot product in any summation order, FMA or not (γ_d·|z|ᵀ|w_f|, Higham
-    # Thm 3.1), u = eps/2. (d + 2)·u·|z|ᵀ|w_f| covers both; the factor 4 on top
-    # covers the rounding in computing the bound itself.
-    bound = 2.0 * (d + 2) * _EPS * (np.abs(Z) @ np.abs(w_f))
-    near = np.flatnonzero(margins - 1.0 <= bound)
+    near = np.flatnonzero(margins - 1.0 <= _rounding_bound(Z, w_f))
     rows, inverse = np.unique(Z[near], axis=0, return_inverse=True)
     exact_m = _qmat(rows) * wq
     bad = [r for r in range(rows.shape[0]) if exact_m[r, 0] < 1]
@@ -102,6 +104,14 @@ def _exact_check(Z: np.ndarray, basis: np.ndarray) -> _Exact:
         viol = near[np.isin(inverse.ravel(), bad)]
         return fail("primal infeasible", viol)
     return _Exact(True, "", basis, alpha, w, w_f, margins, empty)
+
+
+def _rounding_bound(Z: np.ndarray, w_f: np.ndarray) -> np.ndarray:
+    """A rigorous bound on |fl(⟨z_i, w_f⟩) − ⟨z_i, ŵ⟩| per row, for w_f the rounding of ŵ: rounding
+    ŵ to w_f (u·|z|ᵀ|ŵ|) plus a float dot product in any summation order, FMA or not
+    (γ_d·|z|ᵀ|w_f|, Higham Thm 3.1), u = eps/2. (d + 2)·u·|z|ᵀ|w_f| covers both; the factor 4
+    on top covers the rounding in computing the bound itself."""
+    return 2.0 * (Z.shape[1] + 2) * _EPS * (np.abs(Z) @ np.abs(w_f))
 
 
 class _OriginInHull(Exception):

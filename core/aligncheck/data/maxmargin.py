@@ -8,7 +8,9 @@ Conventions. Rows are z_i = y_i x_i (n×d float64). The max-margin direction is
 KKT: ŵ = Σ_i α_i z_i with α ≥ 0, Z ŵ ≥ 1, and α_i > 0 only where ⟨ŵ, z_i⟩ = 1.
 
 Method. quadprog's dual active-set solver (Goldfarb–Idnani) gives a float
-solution and its active set. That active set B is then *polished exactly* in
+solution and its active set. That active set B is first checked in ball arithmetic
+(aligncheck.data.ball_kkt: when the balls decide every KKT condition and every
+rounding, the result is the exact one, bit for bit); otherwise it is *polished exactly* in
 rationals with python-flint: α_B = (Z_B Z_Bᵀ)⁻¹ 1 and ŵ = Z_Bᵀ α_B are computed
 exactly from the float64 entries of Z (every float64 is a rational), and the KKT
 conditions are verified exactly: α_B ≥ 0, and ⟨ŵ, z_i⟩ ≥ 1 for every row (rows
@@ -30,16 +32,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import flint
 import numpy as np
 import quadprog
 
+from aligncheck.data.ball_kkt import ball_check
 from aligncheck.data.exact import (
     _Exact,
     _exact_check,
     _exact_fallback,
     _independent_rows,
-    _to_float,
 )
 from aligncheck.errors import NotSeparableError, ProblemError
 
@@ -227,7 +228,7 @@ def max_margin(Z: np.ndarray, *, sv_tol: float = SV_TOL) -> MaxMargin:
     else:
         w_qp, lag, act = qp
         order = act[np.argsort(-lag[act], kind="stable")]
-        res = _exact_check(Z, _independent_rows(Z, order))
+        res = ball_check(Z, order) or _exact_check(Z, _independent_rows(Z, order))
         if not res.ok:
             pool = np.flatnonzero(Z @ w_qp - 1.0 <= _POOL_TOL)
             res = _exact_fallback(Z, pool, order, lag[order])
@@ -237,12 +238,11 @@ def max_margin(Z: np.ndarray, *, sv_tol: float = SV_TOL) -> MaxMargin:
 def _assemble(Z: np.ndarray, res: _Exact, sv_tol: float) -> MaxMargin:
     """Round the exact solution to float64, classify support vectors, and certify the rounded output."""
     n, d = Z.shape
-    wsq = sum((v * v for v in res.w), flint.fmpq(0))  # ‖ŵ‖² exactly
-    gamma = 1.0 / np.sqrt(_to_float(wsq))
+    gamma = 1.0 / np.sqrt(res.wsq_f)  # ‖ŵ‖² correctly rounded
     u_bar = res.w_f / np.linalg.norm(res.w_f)
     support = np.union1d(np.flatnonzero(res.margins - 1.0 <= sv_tol), res.basis).astype(np.intp)
     alpha = np.zeros(len(support))
-    alpha[np.searchsorted(support, res.basis)] = [_to_float(v) for v in res.alpha]
+    alpha[np.searchsorted(support, res.basis)] = res.alpha_f
 
     sv_rank = int(np.linalg.matrix_rank(Z[support]))
     data_rank = int(np.linalg.matrix_rank(Z))

@@ -45,8 +45,7 @@ def _numeric_array(value: object, name: str) -> np.ndarray:
 
 MIN_ROW_NORM, MAX_ROW_NORM = 1e-150, 1e150
 # The max-margin solver (quadprog) works on a dense d×d matrix in O(d³) time: measured 3 s at
-# d = 1500 and 38 s at d = 3000 (n = 5), so d = 30,000 would take hours and 7 GB. 4000 is also
-# the most any `check` can use (a depth-1 network has d parameters; aligncheck.numerics.network.MAX_PARAMETERS).
+# d = 1500 and 38 s at d = 3000 (n = 5), so d = 30,000 would take hours and 7 GB.
 MAX_FEATURES = 4000
 
 

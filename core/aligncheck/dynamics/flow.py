@@ -12,6 +12,13 @@ a start at θ = 0 still moves). Its Jacobian, with H = ∇²_θ log R (exact, fr
 :func:`aligncheck.numerics.risk.hessian`) and ∇c = θ/c, is
 
     ∂F/∂θ = −ĝ (θ/c)^T − (c/‖∇log R‖)(I − ĝĝ^T) H.
+
+H = J_pᵀ H_w J_p + T (:func:`aligncheck.numerics.risk.hessian`): the first term has rank ≤ d and
+carries the stiffness (relative to the field it grows like the margins, ~‖W‖^L), T (the Hessian
+of θ ↦ ⟨w_prod, g⟩ at fixed g) stays O(1) relative to it in the late phase (c·‖g‖‖W‖^{L−2}/‖∇log R‖
+with ‖∇log R‖ ~ ‖g‖‖W‖^{L−1}). Large networks integrate with the rank-(d+1) part only
+(:meth:`FlowField.jac_low_rank`, solved by Woodbury's formula in
+:mod:`aligncheck.dynamics.low_rank_bdf`): nothing N×N is formed.
 """
 
 from __future__ import annotations
@@ -22,10 +29,11 @@ from collections.abc import Sequence
 import flint
 import numpy as np
 
+from aligncheck.dynamics.low_rank_bdf import LowRank
 from aligncheck.numerics.backends import FLOAT64, Backend
 from aligncheck.numerics.losses import Loss
 from aligncheck.numerics.network import Layers, flatten, product, unflatten
-from aligncheck.numerics.risk import RiskEval, evaluate, hessian, hessian_terms, hessian_weights
+from aligncheck.numerics.risk import RiskEval, evaluate, hessian, hessian_factors, hessian_terms, hessian_weights
 
 _EPS64 = float(np.finfo(np.float64).eps)
 
@@ -104,6 +112,18 @@ class FlowField:
                 return flint.arb_mat((-np.outer(gh, theta) / c - (c / gn) * (H - np.outer(gh, gh @ H))).tolist())
         H = hessian(Z, self.loss, layers, bk, ev=ev)
         return -np.outer(gh, theta) / c - (c / gn) * (H - np.outer(gh, gh @ H))
+
+    def jac_low_rank(self, theta: np.ndarray) -> LowRank:
+        """∂F/∂θ without T (see the module docstring), as U Vᵀ of rank d + 1 (float64):
+        U = [−ĝ, −(c/‖∇log R‖)(J_pᵀ − ĝ(ĝᵀJ_pᵀ))], V = [θ/c, J_pᵀH_w]; O(N·d) memory."""
+        ev, g, gn, Z = self._parts(theta)
+        gh = g / gn
+        c = self.speed(theta)
+        Jp, H_w = hessian_factors(Z, unflatten(theta, self.shapes), hessian_weights(self.loss, ev), ev.grad_w)
+        P = Jp.T
+        U = np.column_stack([-gh, -(c / gn) * (P - np.outer(gh, gh @ P))])
+        V = np.column_stack([theta / c, P @ H_w])
+        return LowRank(U, V)
 
     def _parts(self, theta: np.ndarray) -> tuple[RiskEval, np.ndarray, object, np.ndarray]:
         """(evaluation, ∇_θ log R, its norm, the points it was formed on) at θ: every point, or in

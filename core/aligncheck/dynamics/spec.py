@@ -17,11 +17,11 @@ import numpy as np
 from aligncheck.dynamics.float_range import check_start
 from aligncheck.dynamics.gd import check_gd_steps, gradient_descent, paper_step_gd
 from aligncheck.dynamics.integrate import gradient_flow
-from aligncheck.dynamics.late_phase import continue_in_mpmath, gradient_flow_mp
+from aligncheck.dynamics.late_phase import check_size, continue_in_mpmath, gradient_flow_mp
 from aligncheck.dynamics.trajectory import Trajectory
 from aligncheck.errors import ProblemError
 from aligncheck.numerics.losses import get_loss
-from aligncheck.numerics.network import Layers, check_network_size, init_layers
+from aligncheck.numerics.network import Layers, check_network_size, init_layers, layer_shapes
 from aligncheck.numerics.risk import evaluate
 
 # --late-phase: how much further (log-norm time s, so a factor e^5 ≈ 150 in ‖θ‖) the mpmath
@@ -83,6 +83,8 @@ class RunSpec:
                 raise ProblemError("--precision and --late-phase apply to gradient flow (--method gf); GD runs are replayed at high precision only to confirm a violation")
         d = Z.shape[1]
         check_network_size(d, self.hidden_widths(d))  # before allocating the layers
+        if self.precision is not None or self.late_phase:
+            check_size(sum(r * c for r, c in layer_shapes(d, self.hidden_widths(d))))
         layers0 = init_layers(self.init, d, self.hidden_widths(d), self.seed, scale=self.init_scale, mean_z=Z.mean(axis=0))
         check_start(Z, get_loss(self.loss), layers0)
         return layers0

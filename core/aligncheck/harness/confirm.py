@@ -6,7 +6,9 @@ The replay (mpmath backend, CONFIRM_DIGITS digits by default):
   exactly), which removes errors of evaluation: cancellation, SVD rounding, softmax weights;
 - for gradient flow, if the float64 run went past the float64 floor (eps·max|m_i| ≥
   FLOAT64_FLOOR, where rounding of the margins steers the flow), the part past the floor is
-  re-integrated in high precision from the last checkpoint before it (aligncheck.dynamics.late_phase).
+  re-integrated in high precision from the last checkpoint before it (aligncheck.dynamics.late_phase),
+  for networks of at most aligncheck.dynamics.late_phase.MAX_PARAMETERS parameters (the verdict
+  says when it was not).
 GD runs are replayed on their recorded iterates (the per-step logs of gd.descent and
 gd.error_budget stay float64; aligncheck.numerics.certify checks those in ball arithmetic).
 
@@ -25,7 +27,7 @@ from aligncheck.claims.assumptions import Setup
 from aligncheck.numerics.backends import FLOAT64, Mpmath
 from aligncheck.claims.check import check_claims
 from aligncheck.dynamics.trajectory import Trajectory
-from aligncheck.dynamics.late_phase import continue_in_mpmath
+from aligncheck.dynamics.late_phase import MAX_PARAMETERS as LATE_PHASE_MAX_PARAMETERS, continue_in_mpmath
 from aligncheck.numerics.risk import evaluate
 from aligncheck.claims.verdicts import Status, Verdict
 
@@ -44,10 +46,16 @@ def first_past_floor(traj: Trajectory, floor: float = FLOAT64_FLOOR) -> int | No
     return None
 
 
+def _parameters(traj: Trajectory) -> int:
+    return sum(W.size for W in traj.checkpoints[0].layers)
+
+
 def replayed(traj: Trajectory, digits: int = CONFIRM_DIGITS) -> Trajectory:
     """The run as high precision sees it: re-integrated past the float64 floor (gradient flow),
     otherwise the same states (to be measured with an mpmath backend)."""
     if traj.method != "gf" or traj.backend is not FLOAT64:
+        return traj
+    if _parameters(traj) > LATE_PHASE_MAX_PARAMETERS:  # its dense Newton systems would take hours
         return traj
     i = first_past_floor(traj)
     if i is None or i < 2:  # nothing past the floor, or nothing before it to restart from
@@ -73,6 +81,8 @@ def confirm(
     replay = replayed(traj, digits)
     again = {v.claim: v for v in check_claims(replay, setup, u_bar, bad, assumptions, bk=Mpmath(digits))}
     how = "re-integrated past the float64 floor" if replay is not traj else "same states, metrics recomputed"
+    if replay is traj and _parameters(traj) > LATE_PHASE_MAX_PARAMETERS:
+        how += f"; not re-integrated past the float64 floor: {_parameters(traj)} parameters > {LATE_PHASE_MAX_PARAMETERS}"
     out = []
     for v in verdicts:
         if v.claim not in again:

@@ -17,12 +17,14 @@ Layers = tuple[np.ndarray, ...]
 
 INITS = ("gaussian", "balanced", "w1zero")
 CONTROL_INITS = ("zero",)  # W ≡ 0: a critical point for L ≥ 2 (control.zero_init)
-# Every network's parameter count is capped: gradient flow forms a dense N×N Jacobian (and
-# refuses N > aligncheck.dynamics.integrate.MAX_FLOW_PARAMETERS = 4000, 128 MB), and GD's smoothness search
-# (gd.smoothness, Powell over pairs of points) keeps a 2N×2N direction set, 512 MB at N = 4000.
-# Checked (check_network_size) before a run allocates its layers: --widths 10**9 must fail in one
-# line, not in memory.
-MAX_PARAMETERS = 4000
+# Every network's parameter count N is capped, and so is N·(d + 1): gradient flow's Jacobian is
+# dense (N×N) only up to aligncheck.dynamics.integrate.DENSE_JACOBIAN_MAX parameters and above that
+# of rank d + 1, held as a few N×(d + 1) arrays (aligncheck.dynamics.flow.FlowField.jac_low_rank):
+# at MAX_JACOBIAN_ENTRIES = 3e7 each is 240 MB. The parts that stay dense refuse larger networks
+# themselves (gd.smoothness's search, the high-precision late phase). Checked (check_network_size)
+# before a run allocates its layers: --widths 10**9 must fail in one line, not in memory.
+MAX_PARAMETERS = 100_000
+MAX_JACOBIAN_ENTRIES = 30_000_000
 
 
 def layer_shapes(d: int, widths: Sequence[int]) -> list[tuple[int, int]]:
@@ -35,11 +37,14 @@ def layer_shapes(d: int, widths: Sequence[int]) -> list[tuple[int, int]]:
 
 def check_network_size(d: int, widths: Sequence[int]) -> None:
     """ProblemError unless a network on R^d with these hidden widths has at most MAX_PARAMETERS
-    parameters (computed from the shapes, before anything is allocated)."""
+    parameters N and N·(d + 1) ≤ MAX_JACOBIAN_ENTRIES (computed from the shapes, before anything
+    is allocated)."""
     size = sum(r * c for r, c in layer_shapes(d, widths))
     if size > MAX_PARAMETERS:
-        raise ProblemError(f"the network would have {size} parameters; at most {MAX_PARAMETERS} are supported "
-                           "(gradient flow's dense Jacobian, GD's smoothness search): use smaller widths or depth")
+        raise ProblemError(f"the network would have {size} parameters; at most {MAX_PARAMETERS} are supported: use smaller widths or depth")
+    if size * (d + 1) > MAX_JACOBIAN_ENTRIES:
+        raise ProblemError(f"the network would have {size} parameters on d = {d} features: gradient flow's Jacobian factors "
+                           f"(parameters × (d + 1) = {size * (d + 1)}) are capped at {MAX_JACOBIAN_ENTRIES}: use smaller widths or depth")
 
 
 def product(layers: Layers) -> np.ndarray:

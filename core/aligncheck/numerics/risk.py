@@ -82,25 +82,44 @@ def hessian_terms(Z: np.ndarray, layers: Layers, r: np.ndarray, g: np.ndarray) -
     """J^T H_w J + T of :func:`hessian` from its parts: data Z (n, d), the layers, the weights
     r_i = ℓ''(m_i)/Σ_j ℓ(m_j) (n,) and g = ∇_w log R (d,). Generic numpy over any number type
     (float64, mpf, or python-flint's arb inside ``Mpmath.arb_precision``)."""
-    L = len(layers)
+    J, H_w = hessian_factors(Z, layers, r, g)
+    return J.T @ H_w @ J + multilinear_hessian(layers, g)
+
+
+def hessian_factors(Z: np.ndarray, layers: Layers, r: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(J, H_w): J = ∂w_prod/∂θ (d, N) and H_w = Z^T diag(r) Z − g g^T = ∇²_w log R (d, d), the
+    factors of the Hessian's term of rank ≤ d, J^T H_w J (arguments as in :func:`hessian_terms`).
+    That term carries the flow's stiffness (its scale grows like the margins); the other, T, stays
+    O(1) relative to the field in the late phase (aligncheck.dynamics.flow)."""
     H_w = (Z.T * r) @ Z - np.outer(g, g)
-    d = Z.shape[1]
-    # a[k] = (W_L ⋯ W_{k+1})^T (shape d_k), B[k] = W_{k−1} ⋯ W_1 (shape d_{k−1} × d), both 0-based k.
-    a = left_vectors(layers)
-    B = [np.eye(d, dtype=layers[0].dtype)]
-    for W in layers[:-1]:
-        B.append(W @ B[-1])
-    J = np.concatenate([np.kron(a[k][None, :], B[k].T) for k in range(L)], axis=1)
+    a, B = _chains(layers)
+    J = np.concatenate([np.kron(a[k][None, :], B[k].T) for k in range(len(layers))], axis=1)
+    return J, H_w
+
+
+def multilinear_hessian(layers: Layers, g: np.ndarray) -> np.ndarray:
+    """T (N, N): the Hessian of the multilinear map θ ↦ ⟨w_prod(θ), g⟩ at fixed g (zero on the
+    diagonal blocks), the second term of :func:`hessian`."""
+    L = len(layers)
+    a, B = _chains(layers)
     sizes = [W.size for W in layers]
     offs = np.concatenate([[0], np.cumsum(sizes)])
-    T = np.zeros((offs[-1], offs[-1]), dtype=J.dtype)
+    T = np.zeros((offs[-1], offs[-1]), dtype=np.result_type(layers[0], g))
     b = [B[k] @ g for k in range(L)]
     for k in range(L):
-        M = np.eye(layers[k].shape[0], dtype=J.dtype)  # M = W_{l−1} ⋯ W_{k+1}, shape (d_{l−1}, d_k)
+        M = np.eye(layers[k].shape[0], dtype=T.dtype)  # M = W_{l−1} ⋯ W_{k+1}, shape (d_{l−1}, d_k)
         for l in range(k + 1, L):
             if l > k + 1:
                 M = layers[l - 1] @ M
             blk = np.einsum("p,qr,s->pqrs", a[l], M, b[k]).reshape(sizes[l], sizes[k])
             T[offs[l] : offs[l + 1], offs[k] : offs[k + 1]] = blk
             T[offs[k] : offs[k + 1], offs[l] : offs[l + 1]] = blk.T
-    return J.T @ H_w @ J + T
+    return T
+
+
+def _chains(layers: Layers) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """a[k] = (W_L ⋯ W_{k+1})^T (shape d_k) and B[k] = W_{k−1} ⋯ W_1 (shape d_{k−1} × d), 0-based k."""
+    B = [np.eye(layers[0].shape[1], dtype=layers[0].dtype)]
+    for W in layers[:-1]:
+        B.append(W @ B[-1])
+    return left_vectors(layers), B

@@ -113,6 +113,11 @@ class _Gradients:
         return g
 
 
+# gd.smoothness maximises over pairs (W, V) by Powell's method, whose direction set is 2N×2N
+# floats: 512 MB at N = 4000 (and its searches grow like N²); above that the claim is inconclusive.
+SMOOTHNESS_SEARCH_MAX_PARAMETERS = 4000
+
+
 def smoothness_ratio(Z: np.ndarray, loss: Loss, shapes, a: np.ndarray, b: np.ndarray, grad: _Gradients | None = None) -> tuple[float, float]:
     """(‖∇R(a) − ∇R(b)‖/‖a − b‖, a rounding bound on it) for flattened layers a ≠ b; ``grad``: a
     remembering gradient (the same values, fewer evaluations in a search)."""
@@ -147,6 +152,9 @@ def gd_smoothness(run, *, beta_scale: float = 1.0, n_pairs: int = 200, n_searche
     layers0 = traj.checkpoints[0].layers
     shapes = [W.shape for W in layers0]
     L = len(shapes)
+    N = sum(W.size for W in layers0)
+    if N > SMOOTHNESS_SEARCH_MAX_PARAMETERS:
+        return Verdict(cid, Status.INCONCLUSIVE, None, 1.0, f"the search over pairs of points is not run above {SMOOTHNESS_SEARCH_MAX_PARAMETERS} parameters (this network: {N}): Powell's direction set is 2N×2N")
     if radii is None:
         rad = traj.gd.radius if traj.gd is not None and traj.gd.paper_rule else None
         radii = [1.0] + ([float(rad[0]), float(rad[-1])] if rad is not None and len(rad) else [max_frob(layers0) + 1.0])
@@ -166,7 +174,6 @@ def gd_smoothness(run, *, beta_scale: float = 1.0, n_pairs: int = 200, n_searche
             ratio, err = smoothness_ratio(traj.Z, loss, shapes, a, b)
             pairs.append((ratio, err, a, b))
         pairs.sort(key=lambda p: -p[0])
-        N = pairs[0][2].size
         grad = _Gradients(traj.Z, loss, shapes)
 
         def neg_ratio(x):
