@@ -205,3 +205,17 @@ def test_confirm_says_how_it_replayed(monkeypatch):
     (v,) = confirm(traj, setup, None, [said], digits=30)
     assert v.confirmation == "float64 artefact" and v.backend == "mpmath-30"
     assert "at 30 digits (re-integrated past the float64 floor): " in v.reason and asked == [30]
+
+
+def test_large_networks_are_not_re_integrated(monkeypatch):
+    # Past aligncheck.dynamics.late_phase.MAX_PARAMETERS the high-precision stepper's dense Newton
+    # systems would take hours: the second look keeps the recorded states (and says so).
+    from aligncheck.dynamics.late_phase import MAX_PARAMETERS
+
+    d = 40
+    Z = np.eye(d)[:3]
+    big = (np.full((30, d), 1e4), np.full((1, 30), 1e4))  # N = 1,230 > MAX_PARAMETERS, far past the floor
+    assert sum(W.size for W in big) > MAX_PARAMETERS
+    traj = Trajectory("gf", Z, EXP, [Checkpoint(float(i), tuple(W * (i + 1) for W in big)) for i in range(4)], "hand-made", 0, 0.0)
+    monkeypatch.setattr(aligncheck.harness.confirm, "continue_in_mpmath", lambda *a, **k: pytest.fail("re-integrated"))
+    assert first_past_floor(traj) is not None and replayed(traj) is traj

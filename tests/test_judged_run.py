@@ -16,7 +16,8 @@ from aligncheck.claims.assumptions import (
     register_assumption,
     run_assumptions,
 )
-from aligncheck.claims.check import judge_run
+from aligncheck.claims.check import check_claims, judge_run
+from aligncheck.claims.registry import REGISTRY
 from aligncheck.claims.verdicts import BoundSeries, LimitSeries, Status
 from aligncheck.data.problem import Problem
 from aligncheck.dynamics.trajectory import Checkpoint, FlowInfo, Trajectory
@@ -111,3 +112,57 @@ def test_a_registered_assumption_is_decided_on_every_setup(monkeypatch):
     with pytest.raises(ValueError, match="assumption 'A1.2' is already registered"):
         register_assumption("A1.2", "built in", wide)
     assert assumptions.ASSUMPTIONS["wide"] == "the data have more than 5 features"
+
+
+def test_the_predicate_is_given_the_rest_of_the_run():
+    # Lemma 2's D is taken where the record starts: the rest of the run (from checkpoint START,
+    # where the layers are larger) gives another value than the whole run; the verdict is the former.
+    traj, setup, u = late_start_run()
+    judged = judge_run(traj, setup, u, ["gf.lemma2_rank_bound"])
+    claim = REGISTRY["gf.lemma2_rank_bound"]
+    on_rest, on_whole = claim.predicate(judged.later), claim.predicate(judged.run)
+    assert on_rest.value != on_whole.value  # the two records are different evidence
+    (v,) = judged.verdicts
+    assert (v.status, v.value) == (on_rest.status, on_rest.value)
+
+
+def test_a_claim_about_the_other_method_is_not_applicable():
+    traj, setup, u = late_start_run()
+    (v,) = judge_run(traj, setup, u, ["gd.descent"]).verdicts
+    assert (v.claim, v.status) == ("gd.descent", Status.NOT_APPLICABLE)
+    assert v.reason == "about gd, run used gf"
+
+
+def test_check_claims_uses_the_assumptions_it_is_given():
+    traj, setup, u = late_start_run()
+    told = {**run_assumptions(setup, traj)[0], "A1.2": (False, "told so")}
+    (v,) = check_claims(traj, setup, u, ["gf.rank_one"], assumptions=told)
+    assert v.status == Status.NOT_APPLICABLE and v.reason == "A1.2 fails: told so"
+    (v,) = check_claims(traj, setup, u, ["gf.rank_one"])  # decided from the run: A1.2 holds from START
+    assert v.status != Status.NOT_APPLICABLE
+
+
+def _run_of(layer_list: list, method: str = "gf") -> Trajectory:
+    p = _problem()
+    cps = [Checkpoint(float(i), layers) for i, layers in enumerate(layer_list)]
+    return Trajectory(method, p.Z, EXP, cps, "hand-made", 0, 0.0)
+
+
+def test_a12_at_the_start_allows_equality_later_checkpoints_need_a_strict_fall():
+    u = _problem().max_margin.u_bar
+    zero_first = (np.zeros((2, 2)), u[None, :])  # W_1 = 0: R = ℓ(0) exactly, ∇R ≠ 0
+    away, toward = (np.eye(2), -u[None, :]), (np.eye(2), u[None, :])  # R > ℓ(0), R < ℓ(0)
+    start = a12_start(_run_of([zero_first, away]), EXP)
+    assert (start.index, start.time) == (0, 0.0) and start.reason.startswith("R(W(0)) = ") and "≤ ℓ(0), ∇R ≠ 0" in start.reason
+    # later, R = ℓ(0) is not yet a start (the theorems need R(W(t₀)) < ℓ(0) there, beyond rounding)
+    start = a12_start(_run_of([away, zero_first, toward]), EXP)
+    assert (start.index, start.time) == (2, 2.0)
+    never = a12_start(_run_of([away, zero_first]), EXP)
+    assert never.index is None and never.time is None
+    assert never.reason.endswith("at the start, and at no later checkpoint R < ℓ(0) with ∇R ≠ 0") and never.reason.startswith("R(W(0)) = ")
+
+
+def test_separability_is_named_in_the_assumptions():
+    traj, setup, _ = late_start_run()
+    assert setup.check()["separable"] == (True, "linearly separable")
+    assert dataclasses.replace(setup, max_margin=None).check()["separable"] == (False, "no separating direction")

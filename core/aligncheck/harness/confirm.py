@@ -81,8 +81,8 @@ def confirm(
     replay = replayed(traj, digits)
     again = {v.claim: v for v in check_claims(replay, setup, u_bar, bad, assumptions, bk=Mpmath(digits))}
     how = "re-integrated past the float64 floor" if replay is not traj else "same states, metrics recomputed"
-    if replay is traj and _parameters(traj) > LATE_PHASE_MAX_PARAMETERS:
-        how += f"; not re-integrated past the float64 floor: {_parameters(traj)} parameters > {LATE_PHASE_MAX_PARAMETERS}"
+    if replay is traj and traj.method == "gf" and _parameters(traj) > LATE_PHASE_MAX_PARAMETERS and first_past_floor(traj) is not None:
+        how += f"; the part past the float64 floor not re-integrated: {_parameters(traj)} parameters > {LATE_PHASE_MAX_PARAMETERS}"
     out = []
     for v in verdicts:
         if v.claim not in again:
