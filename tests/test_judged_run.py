@@ -21,7 +21,7 @@ from aligncheck.claims.registry import REGISTRY
 from aligncheck.claims.verdicts import BoundSeries, LimitSeries, Status
 from aligncheck.data.problem import Problem
 from aligncheck.dynamics.trajectory import Checkpoint, FlowInfo, Trajectory
-from aligncheck.numerics.losses import EXP
+from aligncheck.numerics.losses import EXP, LOGISTIC
 
 START = 2  # the first checkpoint where A1.2 holds
 TIMES = [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]
@@ -128,9 +128,22 @@ def test_the_predicate_is_given_the_rest_of_the_run():
 
 def test_a_claim_about_the_other_method_is_not_applicable():
     traj, setup, u = late_start_run()
-    (v,) = judge_run(traj, setup, u, ["gd.descent"]).verdicts
+    v, w = judge_run(traj, setup, u, ["gd.descent", "gf.rank_one"]).verdicts  # and the next claim is judged
     assert (v.claim, v.status) == ("gd.descent", Status.NOT_APPLICABLE)
     assert v.reason == "about gd, run used gf"
+    assert w.claim == "gf.rank_one" and w.status != Status.NOT_APPLICABLE
+
+
+def test_a_gd_run_is_judged_from_a_step():
+    # The same hand-made run as a GD run (logistic loss, data in the unit ball, the paper's step
+    # rule: A3.x and A3.5 hold): the claims that need A1.2 say from which step they were judged.
+    traj, setup, u = late_start_run("gd")
+    Z = traj.Z / 1.2
+    traj = dataclasses.replace(traj, Z=Z, loss=LOGISTIC)
+    setup = dataclasses.replace(setup, Z=Z, loss=LOGISTIC, step_rule="paper")
+    (v,) = judge_run(traj, setup, u, ["gd.risk_to_zero"]).verdicts
+    assert v.status != Status.NOT_APPLICABLE and v.judged_from == TIMES[START]
+    assert v.reason.endswith(f"[judged from step = {TIMES[START]:.4g}, where A1.2 first holds]")
 
 
 def test_check_claims_uses_the_assumptions_it_is_given():
@@ -166,3 +179,20 @@ def test_separability_is_named_in_the_assumptions():
     traj, setup, _ = late_start_run()
     assert setup.check()["separable"] == (True, "linearly separable")
     assert dataclasses.replace(setup, max_margin=None).check()["separable"] == (False, "no separating direction")
+
+
+def test_the_assumptions_of_a_setup_name_what_they_found():
+    # Setup.check()'s statuses and reasons, on data whose answers are known by hand.
+    traj, setup, _ = late_start_run()
+    found = setup.check()
+    assert found["A2.7"] == (True, "support vectors span R^d")
+    gone = dataclasses.replace(setup, max_margin=None).check()  # not separable
+    assert gone["A2.7"] == (False, "no max-margin direction (not separable)")
+    assert gone["generic"] == (False, "no support vectors (not separable)")
+    three = np.array([[1.0, 0, 0], [3, 3, 0], [3, -3, 0]])  # one support vector, rank 1; the data span 2 dimensions
+    p = Problem.from_arrays(three, np.ones(3))
+    a27 = Setup(p.Z, p.max_margin, EXP, (np.ones((1, 3)),), "gf").check()["A2.7"]
+    assert a27 == (False, "support vectors span a proper subspace (1 support vectors of rank 1 < d = 3; smaller than the span of the data)")
+    p = Problem.from_arrays(np.array([[1.0, 0, 0], [0, 1, 0], [1, 1, 0]]), np.ones(3))  # 2 support vectors span the data's plane
+    a27 = Setup(p.Z, p.max_margin, EXP, (np.ones((1, 3)),), "gf").check()["A2.7"]
+    assert a27 == (False, "support vectors span a proper subspace (2 support vectors of rank 2 < d = 3; = span of the data)")
