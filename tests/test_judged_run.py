@@ -169,7 +169,9 @@ def test_a12_at_the_start_allows_equality_later_checkpoints_need_a_strict_fall()
     assert (start.index, start.time) == (0, 0.0) and start.reason.startswith("R(W(0)) = ") and "≤ ℓ(0), ∇R ≠ 0" in start.reason
     # later, R = ℓ(0) is not yet a start (the theorems need R(W(t₀)) < ℓ(0) there, beyond rounding)
     start = a12_start(_run_of([away, zero_first, toward]), EXP)
-    assert (start.index, start.time) == (2, 2.0)
+    assert (start.index, start.time) == (2, 2.0) and "< ℓ(0), ∇R ≠ 0; the claims that need it are judged from there" in start.reason
+    Z = _problem().Z
+    assert assumptions.a12_at(Z, EXP, zero_first, slack=False, label="W(t₀)") == (False, "R(W(t₀)) = 1 ≥ ℓ(0) = 1")
     never = a12_start(_run_of([away, zero_first]), EXP)
     assert never.index is None and never.time is None
     assert never.reason.endswith("at the start, and at no later checkpoint R < ℓ(0) with ∇R ≠ 0") and never.reason.startswith("R(W(0)) = ")
@@ -196,3 +198,41 @@ def test_the_assumptions_of_a_setup_name_what_they_found():
     p = Problem.from_arrays(np.array([[1.0, 0, 0], [0, 1, 0], [1, 1, 0]]), np.ones(3))  # 2 support vectors span the data's plane
     a27 = Setup(p.Z, p.max_margin, EXP, (np.ones((1, 3)),), "gf").check()["A2.7"]
     assert a27 == (False, "support vectors span a proper subspace (2 support vectors of rank 2 < d = 3; = span of the data)")
+
+
+def test_every_assumption_of_three_setups_as_a_user_reads_it():
+    # The whole of Setup.check() on the hand-made data: a gradient-flow run (exp loss, A1.2 fails at
+    # W(0)), a paper-step GD run and a constant-step linear GD run (logistic loss, data scaled into
+    # the unit ball). The statuses decide applicability; the reasons are what the report prints.
+    traj, setup, u = late_start_run()
+    assert setup.check() == {
+        "separable": (True, "linearly separable"), "A1.1": (True, "exp loss"), "A1.2": (False, "R(W(0)) = 2.77075 > ℓ(0) = 1"),
+        "A2.7": (True, "support vectors span R^d"), "generic": (True, "2 support vectors of rank 2, min dual coefficient 0.408"),
+        "logistic": (False, "exp loss"), "exp|logistic": (True, "exp loss"), "A3.x": (False, "exp: β=None, G=None, max‖x_i‖=1.118"),
+        "A3.5": (False, "method gf, step rule constant"), "linear": (False, "depth L = 2: the theorem is about a linear predictor"),
+        "unique_offset": (True, "2 distinct support vectors z_i of rank 2 in R^2, min summed dual coefficient 0.408"),
+        "soudry_step": (False, "not GD with a constant step"),
+    }
+    Z = traj.Z / 1.2
+    paper = dataclasses.replace(setup, Z=Z, loss=LOGISTIC, method="gd", step_rule="paper", layers0=(np.eye(2), u[None, :]))
+    common = {
+        "separable": (True, "linearly separable"), "A1.1": (True, "logistic loss"), "A1.2": (True, "R(W(0)) = 0.356937 ≤ ℓ(0), ∇R ≠ 0"),
+        "A2.7": (True, "support vectors span R^d"), "generic": (True, "2 support vectors of rank 2, min dual coefficient 0.408"),
+        "logistic": (True, "logistic loss"), "exp|logistic": (True, "logistic loss"), "A3.x": (True, "logistic: β=0.25, G=1.0, max‖x_i‖=0.9317"),
+        "unique_offset": (True, "2 distinct support vectors z_i of rank 2 in R^2, min summed dual coefficient 0.408"),
+    }
+    assert paper.check() == {**common, "A3.5": (True, "method gd, step rule paper"),
+                             "linear": (False, "depth L = 2: the theorem is about a linear predictor"),
+                             "soudry_step": (False, "not GD with a constant step")}
+    constant = dataclasses.replace(paper, step_rule="constant", step=0.5, layers0=(u[None, :],))
+    assert constant.check() == {**common, "A3.5": (False, "method gd, step rule constant"), "linear": (True, "depth L = 1"),
+                                "soudry_step": (True, "η = 0.1667 on the sum loss < 2/(L(w(0))·σ_max²(X)) = 0.8631")}
+
+
+def test_a3x_needs_a_smooth_loss_and_the_unit_ball_including_its_boundary():
+    traj, setup, u = late_start_run()
+    Z = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])  # max‖z_i‖ = 1 exactly: on the boundary, inside the ball
+    assert np.max(np.linalg.norm(Z, axis=1)) == 1.0
+    assert dataclasses.replace(setup, Z=Z, loss=LOGISTIC).check()["A3.x"][0]
+    assert not dataclasses.replace(setup, Z=Z).check()["A3.x"][0]  # exp: β undefined, whatever the data
+    assert not dataclasses.replace(setup, loss=LOGISTIC).check()["A3.x"][0]  # max‖z_i‖ = 1.118: outside the ball
