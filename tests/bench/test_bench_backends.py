@@ -9,8 +9,9 @@ One planted problem (n = 20 points, d = 5, γ = 0.25, support vectors spanning R
 Gaussian network of depth L = 4 with hidden widths 5 (80 parameters), exp loss:
 
 - ``test_one_evaluation``: one ``aligncheck.numerics.risk.evaluate`` (log R and every layer gradient) on float64,
-  mpmath at 30 digits and mpmath at 100 digits; group "one evaluation by backend".
-- ``test_one_hessian``: one exact ``aligncheck.numerics.risk.hessian`` (80 × 80) on the same three backends.
+  and the Mpmath backend at 30 and 100 digits with flint's kernels and with mpmath's (BACKENDS);
+  group "one evaluation by backend".
+- ``test_one_hessian``: one exact ``aligncheck.numerics.risk.hessian`` (80 × 80) on the same backends.
 
 Inputs are converted to the backend once, outside the timed call (as the high-precision stepper
 does). Each mpmath benchmark records ``ratio_to_float64`` (its mean over the float64 mean of the
@@ -41,7 +42,18 @@ N_POINTS = 20
 GAMMA = 0.25
 PROBLEM_SEED = 1
 INIT_SEED = 7
-BACKENDS = ("float64", "mpmath-30", "mpmath-100")
+# "flint-D": Mpmath(D) with python-flint's arb kernels (the default: the exact Hessian formed on arb
+# numbers); "mpmath-D": Mpmath(D, "mpmath"), every operation on mpf (the reference). evaluate
+# runs on mpf in both (only the Hessian, the Jacobian and the Newton solves have arb kernels).
+BACKENDS = ("float64", "flint-30", "flint-100", "mpmath-30", "mpmath-100")
+
+
+def _backend(label: str) -> Backend:
+    """A fresh backend for a label of BACKENDS."""
+    if label == "float64":
+        return backend_named(label)
+    kernels, _, digits = label.partition("-")
+    return Mpmath(int(digits), kernels)
 
 # Agreement with float64, relative to the largest entry: float64's own rounding, (n + d·L)·eps
 # as in tests/test_backend_mpmath.py (the mpmath results are exact to far below it).
@@ -69,20 +81,20 @@ def _blas_env() -> str:
     return ", ".join(f"{k}={os.environ[k]}" for k in keys if k in os.environ) or "unset"
 
 
-def _record(benchmark, kernel: str, bk: Backend) -> None:
+def _record(benchmark, kernel: str, bk: Backend, label: str) -> None:
     """Store the mean and median, and their ratios to float64's where that ran, in _TIMES and extra_info."""
     Z, layers = _problem()
     benchmark.extra_info.update(
-        backend=bk.name, d=D, L=DEPTH, n=N_POINTS, n_params=int(sum(W.size for W in layers)), blas_threads_env=_blas_env()
+        backend=label, d=D, L=DEPTH, n=N_POINTS, n_params=int(sum(W.size for W in layers)), blas_threads_env=_blas_env()
     )
     if isinstance(bk, Mpmath):
         benchmark.extra_info["precision_bits"] = bk.prec
     if benchmark.stats is None:  # --benchmark-disable: nothing was timed
         return
     st = benchmark.stats.stats
-    _TIMES[(kernel, bk.name)] = (st.mean, st.median)
+    _TIMES[(kernel, label)] = (st.mean, st.median)
     ref = _TIMES.get((kernel, "float64"))
-    if ref and bk.name != "float64":
+    if ref and label != "float64":
         benchmark.extra_info["ratio_to_float64"] = st.mean / ref[0]
         benchmark.extra_info["median_ratio_to_float64"] = st.median / ref[1]
 
@@ -121,10 +133,10 @@ KERNELS = {"evaluate": (evaluate, lambda ev: flatten(ev.grads)), "hessian": (hes
 
 def _bench_kernel(benchmark, kernel: str, name: str) -> None:
     fn, values = KERNELS[kernel]
-    bk = backend_named(name)  # a fresh context per benchmark
+    bk = _backend(name)  # a fresh context per benchmark
     Z, layers = _inputs(bk)
     out = benchmark(fn, Z, EXP, layers, bk)
-    _record(benchmark, kernel, bk)
+    _record(benchmark, kernel, bk, name)
     got = bk.to_float(values(out)).astype(float)
     Z64, layers64 = _problem()
     want = values(fn(Z64, EXP, layers64))
