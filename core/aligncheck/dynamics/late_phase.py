@@ -43,7 +43,7 @@ from aligncheck.dynamics.trajectory import Checkpoint, LatePhase, MidpointInfo, 
 from aligncheck.errors import ProblemError
 from aligncheck.numerics.backends import FLOAT64, Mpmath
 from aligncheck.numerics.losses import Loss
-from aligncheck.numerics.network import Layers, flatten, unflatten
+from aligncheck.numerics.network import Layers, flatten, parameter_count, unflatten
 from aligncheck.numerics.risk import evaluate
 
 # Newton iterations allowed per implicit step before the step is rejected and halved.
@@ -170,7 +170,7 @@ def gradient_flow_mp(
     if not (s_span > 0 and checkpoint_every > 0 and h0 > 0 and rtol > 0):
         raise ProblemError(f"s_span, checkpoint_every, h0 and rtol must be positive, got {s_span}, {checkpoint_every}, {h0}, {rtol}")
     shapes = [np.asarray(W).shape for W in layers0]
-    check_size(sum(r * c for r, c in shapes))
+    check_size(parameter_count(shapes))
     bk = Mpmath(digits, kernels)
     theta = bk.asarray(flatten(tuple(np.asarray(W, dtype=object) for W in layers0)))
     flow = FlowField(Z, loss, shapes, bk)

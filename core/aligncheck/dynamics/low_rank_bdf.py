@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.integrate import BDF
@@ -26,7 +27,7 @@ class LowRank:
     U: np.ndarray
     V: np.ndarray
 
-    @property
+    @cached_property
     def S(self) -> np.ndarray:
         return self.V.T @ self.U
 

@@ -21,7 +21,7 @@ from aligncheck.dynamics.late_phase import check_size, continue_in_mpmath, gradi
 from aligncheck.dynamics.trajectory import Trajectory
 from aligncheck.errors import ProblemError
 from aligncheck.numerics.losses import get_loss
-from aligncheck.numerics.network import Layers, check_network_size, init_layers, layer_shapes
+from aligncheck.numerics.network import Layers, check_network_size, init_layers, layer_shapes, parameter_count
 from aligncheck.numerics.risk import evaluate
 
 # --late-phase: how much further (log-norm time s, so a factor e^5 ≈ 150 in ‖θ‖) the mpmath
@@ -84,7 +84,7 @@ class RunSpec:
         d = Z.shape[1]
         check_network_size(d, self.hidden_widths(d))  # before allocating the layers
         if self.precision is not None or self.late_phase:
-            check_size(sum(r * c for r, c in layer_shapes(d, self.hidden_widths(d))))
+            check_size(parameter_count(layer_shapes(d, self.hidden_widths(d))))
         layers0 = init_layers(self.init, d, self.hidden_widths(d), self.seed, scale=self.init_scale, mean_z=Z.mean(axis=0))
         check_start(Z, get_loss(self.loss), layers0)
         return layers0

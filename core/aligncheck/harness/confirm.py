@@ -28,6 +28,7 @@ from aligncheck.numerics.backends import FLOAT64, Mpmath
 from aligncheck.claims.check import check_claims
 from aligncheck.dynamics.trajectory import Trajectory
 from aligncheck.dynamics.late_phase import MAX_PARAMETERS as LATE_PHASE_MAX_PARAMETERS, continue_in_mpmath
+from aligncheck.numerics.network import parameter_count
 from aligncheck.numerics.risk import evaluate
 from aligncheck.claims.verdicts import Status, Verdict
 
@@ -47,7 +48,7 @@ def first_past_floor(traj: Trajectory, floor: float = FLOAT64_FLOOR) -> int | No
 
 
 def _parameters(traj: Trajectory) -> int:
-    return sum(W.size for W in traj.checkpoints[0].layers)
+    return parameter_count([W.shape for W in traj.checkpoints[0].layers])
 
 
 def replayed(traj: Trajectory, digits: int = CONFIRM_DIGITS) -> Trajectory:

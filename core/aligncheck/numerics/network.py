@@ -35,11 +35,16 @@ def layer_shapes(d: int, widths: Sequence[int]) -> list[tuple[int, int]]:
     return [(dims[k + 1], dims[k]) for k in range(len(dims) - 1)]
 
 
+def parameter_count(shapes: Sequence[tuple[int, int]]) -> int:
+    """N, the number of parameters of layers of these shapes."""
+    return sum(r * c for r, c in shapes)
+
+
 def check_network_size(d: int, widths: Sequence[int]) -> None:
     """ProblemError unless a network on R^d with these hidden widths has at most MAX_PARAMETERS
     parameters N and N·(d + 1) ≤ MAX_JACOBIAN_ENTRIES (computed from the shapes, before anything
     is allocated)."""
-    size = sum(r * c for r, c in layer_shapes(d, widths))
+    size = parameter_count(layer_shapes(d, widths))
     if size > MAX_PARAMETERS:
         raise ProblemError(f"the network would have {size} parameters; at most {MAX_PARAMETERS} are supported: use smaller widths or depth")
     if size * (d + 1) > MAX_JACOBIAN_ENTRIES:

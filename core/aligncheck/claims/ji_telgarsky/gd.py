@@ -28,7 +28,7 @@ from aligncheck.numerics.losses import Loss
 from aligncheck.numerics.backends import FLOAT64
 from aligncheck.numerics.certify import certify_descent
 from aligncheck.numerics.metrics import balancedness
-from aligncheck.numerics.network import flatten, unflatten
+from aligncheck.numerics.network import flatten, parameter_count, unflatten
 from aligncheck.numerics.risk import risk_gradients
 
 EPS = float(np.finfo(float).eps)
@@ -152,7 +152,7 @@ def gd_smoothness(run, *, beta_scale: float = 1.0, n_pairs: int = 200, n_searche
     layers0 = traj.checkpoints[0].layers
     shapes = [W.shape for W in layers0]
     L = len(shapes)
-    N = sum(W.size for W in layers0)
+    N = parameter_count(shapes)
     if N > SMOOTHNESS_SEARCH_MAX_PARAMETERS:
         return Verdict(cid, Status.INCONCLUSIVE, None, 1.0, f"the search over pairs of points is not run above {SMOOTHNESS_SEARCH_MAX_PARAMETERS} parameters (this network: {N}): Powell's direction set is 2N×2N")
     if radii is None:
