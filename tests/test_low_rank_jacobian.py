@@ -54,7 +54,7 @@ def test_low_rank_jacobian_is_the_dense_one_less_the_multilinear_term(loss, widt
     field = FlowField(Z, loss, [W.shape for W in layers])
     J = field.jac(theta)
     lr = field.jac_low_rank(theta)
-    ev, g, gn, _ = field._parts(theta)
+    ev, g, gn, _ = field.parts(theta)
     gh, c = g / gn, field.speed(theta)
     T = multilinear_hessian(layers, ev.grad_w)
     rest = -(c / gn) * (T - np.outer(gh, gh @ T))

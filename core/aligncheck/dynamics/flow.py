@@ -91,13 +91,13 @@ class FlowField:
 
     def f(self, theta: np.ndarray) -> np.ndarray:
         """F(θ) = −c ĝ (0 where ∇log R = 0: a critical point, where the flow stands still)."""
-        _, g, gn, _ = self._parts(theta)
+        _, g, gn, _ = self.parts(theta)
         return -self.speed(theta) * (g / gn) if gn > 0 else g * 0
 
     def jac(self, theta: np.ndarray) -> np.ndarray | flint.arb_mat:
         """∂F/∂θ, shape (N, N) (see the module docstring): an array, or with a backend's arb kernels
         an arb_mat of its midpoints' precision (aligncheck.numerics.backends.Mpmath.shifted_solve)."""
-        ev, g, gn, Z = self._parts(theta)
+        ev, g, gn, Z = self.parts(theta)
         gh = g / gn
         c = self.speed(theta)
         layers = unflatten(theta, self.shapes)
@@ -116,7 +116,7 @@ class FlowField:
     def jac_low_rank(self, theta: np.ndarray) -> LowRank:
         """∂F/∂θ without T (see the module docstring), as U Vᵀ of rank d + 1 (float64):
         U = [−ĝ, −(c/‖∇log R‖)(J_pᵀ − ĝ(ĝᵀJ_pᵀ))], V = [θ/c, J_pᵀH_w]; O(N·d) memory."""
-        ev, g, gn, Z = self._parts(theta)
+        ev, g, gn, Z = self.parts(theta)
         gh = g / gn
         c = self.speed(theta)
         Jp, H_w = hessian_factors(Z, unflatten(theta, self.shapes), hessian_weights(self.loss, ev), ev.grad_w)
@@ -125,7 +125,20 @@ class FlowField:
         V = np.column_stack([theta / c, P @ H_w])
         return LowRank(U, V)
 
-    def _parts(self, theta: np.ndarray) -> tuple[RiskEval, np.ndarray, object, np.ndarray]:
+    def rows(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(the points the field at θ is formed on, their indices or None for all): in high
+        precision from SUBSET_MIN_POINTS on, the ones that carry it (see _rows), else all."""
+        if not self.subset:
+            return self.Z, None
+        keep, B = self._rows(self.layers(theta))
+        if keep is None:
+            return self.Z, None
+        gn = self.bk.norm(flatten(evaluate(self.Z[keep], self.loss, self.layers(theta), self.bk).grads))
+        if gn > 0 and B * (1 + self.zmax / gn) <= self.bk.eps:
+            return self.Z[keep], keep
+        return self.Z, None
+
+    def parts(self, theta: np.ndarray) -> tuple[RiskEval, np.ndarray, object, np.ndarray]:
         """(evaluation, ∇_θ log R, its norm, the points it was formed on) at θ: every point, or in
         high precision the ones that carry the field (see _rows) when that cannot show."""
         if not self.subset:

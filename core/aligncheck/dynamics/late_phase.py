@@ -1,36 +1,59 @@
-"""Gradient flow in high precision: an implicit-midpoint stepper on the mpmath backend, and the
-late-phase continuation of a float64 run past the float64 floor.
+"""Gradient flow in high precision: a structure-preserving implicit stepper on the mpmath backend,
+and the late-phase continuation of a float64 run past the float64 floor.
 
 The flow is the same reparametrised flow as :func:`aligncheck.dynamics.flow.gradient_flow` (log-norm time,
-dθ/ds = −sqrt(1 + ‖θ‖²)·ĝ, ĝ = ∇log R/‖∇log R‖), which traces the gradient-flow path.
+dθ/ds = −sqrt(1 + ‖θ‖²)·ĝ, ĝ = ∇log R/‖∇log R‖), which traces the gradient-flow path. Since
+any positive scalar reparametrisation traces the same path, a step is taken in the gradient
+flow's own time τ (dθ/dτ = −∇_θ log R, dτ = κ ds with κ = sqrt(1 + ‖θ‖²)/‖∇_θ log R‖), and s advances
+by the trapezoidal rule on ds = dτ/κ.
 
-Why this integrator:
-- The flow is stiff (the softmax weights over the support vectors relax at a rate ∝ the margins),
-  so the method must be implicit; mpmath has no stiff solver (its Taylor solver is explicit).
-- The implicit midpoint rule (the one-stage Gauss method) conserves every quadratic invariant
-  of the vector field exactly, up to the Newton residual and rounding. The balancedness
-  Δ_k = W_{k+1}ᵀW_{k+1} − W_kW_kᵀ is such an invariant of the flow and of every scalar
-  reparametrisation of it (∇Δ·F = c(θ)·∇Δ·f = 0 pointwise), so it is kept to ~10^-digits where
-  float64's BDF keeps it to ~rtol. Lemma 2's rank and alignment gaps follow from it.
-- Step size: step doubling (one step of h against two of h/2, Richardson factor 3 for order 2)
-  on the TANGENTIAL part of the difference, (I − θ̂θ̂ᵀ)δθ/‖θ‖: an error along θ only moves the
-  point along the radial direction, which changes where on the path the state is, not the path.
-  The two half steps are kept (each is a midpoint step, so the invariants stay conserved).
-- Newton's method with the exact Jacobian (:func:`aligncheck.numerics.risk.hessian`), solved with mpmath's LU
-  at the working precision, to a residual of 10^-(digits−1)·‖θ‖.
-- The midpoint rule does not damp stiff components (its stability function tends to −1): once
-  the flow is stiff (‖J‖_F ≥ 1e12), every accepted step is followed by one tiny implicit Euler
-  step (h = 10/‖J‖_F ≤ 1e-13) that damps them while changing the invariants by ≤ 1e-26 relative
-  (see :func:`_damping_step`).
+The step (``_step``), with Φ(w) = log R as a function of w = w_prod ∈ R^d and J(θ) = ∂w/∂θ:
+
+    θ1 = θ0 − 2 J(m)ᵀ u,   m = (θ0 + θ1)/2,   u = μ ∇Φ(P(x)),   x = θ0 + α(θ1 − θ0),
+
+a τ-step of 2μ. Why this form:
+- **Every update θ1 = θ0 − 2J(m)ᵀu conserves the balancedness Δ_k = W_{k+1}ᵀW_{k+1} − W_kW_kᵀ
+  exactly, whatever u ∈ R^d.** With δ = θ1 − θ0 and M_k the layers of m, Δ_k(θ1) − Δ_k(θ0) =
+  M_{k+1}ᵀδ_{k+1} + δ_{k+1}ᵀM_{k+1} − M_kδ_kᵀ − δ_kM_kᵀ, and δ is the gradient at m of the function
+  θ ↦ −2⟨w_prod(θ), u⟩ of the product alone, for which M_{k+1}ᵀδ_{k+1} = δ_kM_kᵀ (the identity
+  behind the invariance of Δ under gradient flow). So Δ is kept up to rounding, ~10^-digits
+  relative, where float64's BDF keeps it to ~rtol; Lemma 2's rank and alignment gaps follow from it.
+- α = 1/2 is the implicit midpoint rule (second order). It does not damp stiff components (its
+  stability function tends to −1): an error off the slow manifold is reflected at every step, not
+  removed. The stiffness sits in the margins' differences (the softmax weights relax at a rate ∝
+  the margins), and once the tolerated local error, rtol·max|m_i|, exceeds one unit of margin
+  those reflected errors are far outside the region where the weights are linear in them: the
+  step-size control then sees them, not the path, and steps shrink until the run stalls
+  (measured, d = 5, L = 3: Newton on the midpoint equations stalled at margins 2.75e14).
+  From there on (``STIFF_MARGIN_UNITS``) α = 1: the weights are taken at the END point, which puts
+  every output state on the slow manifold, like implicit Euler, while the transport J(m)ᵀ stays
+  at the midpoint, so the invariants stay exact. That is first order in the weights' drift
+  dq/ds, which decays like the gradient flow's convergence of q to its limit; the step doubling
+  below measures what it costs (measured, d = 5: steps of 0.2-1 units of s).
+- The implicit equations are solved by Newton's method on θ1 with the map w ↦ ∇Φ(w) kept exact:
+  each iteration linearises the transport, (I + T(m, u)) δ = θ0 − θ1 − 2J(m)ᵀu (T = ∇²_θ⟨w_prod, u⟩,
+  O(1)-conditioned: :func:`aligncheck.numerics.risk.multilinear_hessian`), so w = P(x) becomes an
+  affine function of u and the d-dimensional equation w − b + K∇Φ(w) = 0 is solved by Newton's
+  method in R^d, started from the previous iteration's w (a point where the softmax weights are
+  right). A Newton iteration over all of θ at once linearises the softmax too, and from any
+  predictor more than O(1) margin units off (every predictor, once margins pass ~1e7) its model of
+  the weights is wrong by O(1): it overshot and stalled (measured). The dense N×N solve is the one
+  with I + T, whose condition stays O(1).
+- Step size: step doubling (one step of μ against two of μ/2, Richardson factor 3 for order 2) on
+  the TANGENTIAL part of the difference, (I − θ̂θ̂ᵀ)δθ/‖θ‖, after moving the big step along the
+  flow by the difference in s of the two (their τ-steps are equal, their s-steps differ at
+  second order): an error along θ only moves the point along the radial direction, which
+  changes where on the path the state is, not the path.
 - Precision by need: before every step the backend's precision is raised so that the largest
   margin keeps ``digits`` digits in the differences between margins (the softmax weights and so
   the direction depend on those O(1) differences); it is recorded in the run's MidpointInfo.precision_bits.
 
-Cost: see README ("High precision"); measured on d = 3, L = 2 (12 parameters), 50 digits.
+Cost: see README ("High precision").
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -42,28 +65,27 @@ from aligncheck.dynamics.flow import FlowField
 from aligncheck.dynamics.trajectory import Checkpoint, LatePhase, MidpointInfo, Trajectory, check_finite_layers
 from aligncheck.errors import ProblemError
 from aligncheck.numerics.backends import FLOAT64, Mpmath
-from aligncheck.numerics.losses import Loss
-from aligncheck.numerics.network import Layers, flatten, parameter_count, unflatten
-from aligncheck.numerics.risk import evaluate
+from aligncheck.numerics.losses import Loss, log_sum_and_weights
+from aligncheck.numerics.network import Layers, flatten, parameter_count, product, unflatten
+from aligncheck.numerics.risk import evaluate, multilinear_hessian, product_jacobian, weight_hessian
 
-# Newton iterations allowed per implicit step before the step is rejected and halved.
+# Newton iterations allowed per step over θ, and in R^d per iteration, before the step is rejected
+# and halved (measured, d = 5, L = 3 and 4: 4-6 over θ, 3-9 in R^d; a step too long for its
+# linearisation fails within these and is retried at half the length, which is cheaper than
+# iterating on).
 MAX_NEWTON = 12
+MAX_NEWTON_W = 30
 # Step-size controller: growth at most x2 per step, shrink at least to 0.2x, safety factor 0.9.
 GROW, SHRINK, SAFETY = 2.0, 0.2, 0.9
-# Below this step (in s) the run stops as stalled. Measured (d = 3, L = 2, 50 digits) without the
-# damping step below: once the margins passed ~1e14, Newton's iteration for the midpoint
-# equation stopped converging at any step (the Jacobian, checked against finite differences to
-# 1e-31, has eigenvalues ~1e15; undamped stiff components left over from earlier steps put the
-# iteration out of its basin). With damping the same run went on to margins ~1e20.
+# Below this step (in s) the run stops as stalled.
 H_MIN = 1e-8
-# Damping: one implicit Euler step of DAMP/‖J‖_F (at most DAMP_MAX_STEP) after every accepted
-# step (see _damping_step).
-DAMP = 10.0
-DAMP_MAX_STEP = 1e-13
-DAMP_FROM = 1e12
-# The high-precision stepper forms and solves dense N×N Newton systems (arb approximate LU at
-# ~200 bits, measured on this machine: 0.75 s at N = 310, 2.9 s at N = 600, 8.7 s at N = 1000, and a
-# step takes at least five solves and Jacobians): larger networks are refused in one line.
+# The weights move to the end point of the step (α = 1, see the module docstring) once
+# rtol·max|m_i| ≥ STIFF_MARGIN_UNITS: the local error the controller tolerates is then a unit of
+# margin or more, beyond which the softmax weights are no longer linear in it.
+STIFF_MARGIN_UNITS = 1.0
+# The high-precision stepper solves dense N×N systems with I + T (arb approximate LU at ~200 bits,
+# measured on this machine: 0.75 s at N = 310, 2.9 s at N = 600, 8.7 s at N = 1000, and a step
+# takes at least ~15 of them): larger networks are refused in one line.
 MAX_PARAMETERS = 1000
 
 
@@ -74,68 +96,105 @@ def check_size(n_parameters: int) -> None:
                            f"parameters, the network has {n_parameters}")
 
 
-def _midpoint_step(flow: FlowField, theta0: np.ndarray, h, tol) -> np.ndarray | None:
-    """One implicit-midpoint step θ1 = θ0 + h F((θ0 + θ1)/2), or None if Newton did not converge
-    (or met a numerically singular matrix, Mpmath.shifted_solve: seen at starts of scale 1e-300,
-    where (c/‖G‖)·H is ~1e300 against the identity, and W_1 = 0 next to layers of norm 1e100).
+def _weights(loss: Loss, Z: np.ndarray, w: np.ndarray, bk: Mpmath) -> tuple[np.ndarray, object]:
+    """(∇Φ(w) = ∇_w log R over the rows Z, log Σ ℓ(m_i)) in the backend."""
+    lse, q = log_sum_and_weights(loss, Z @ w, bk)
+    return -(q @ Z), lse
 
-    Predictor: the linearly implicit Euler step (I − hJ(θ0))^{-1} h F(θ0), stable for stiff modes.
+
+def _solve_w(flow: FlowField, Z: np.ndarray, K: np.ndarray, b: np.ndarray, w: np.ndarray, tol) -> np.ndarray | None:
+    """w with w − b + K∇Φ(w) = 0 (R^d) by Newton's method from ``w``, backtracking on the residual's
+    norm; None if it does not converge within MAX_NEWTON_W iterations.
+
+    The accuracy asked of w is tol/max|m_i| relative (an error δw moves the weights by ~|Zδw|), or
+    the rounding level 2^10·eps·max|m_i| where that is larger (the precision's headroom covers
+    the margins' size once, measured: the iteration's corrections stall at ~eps·max|m_i|).
     """
     bk = flow.bk
-    predicted = bk.shifted_solve(flow.jac(theta0), h, h * flow.f(theta0))
-    if predicted is None:
-        return None
-    theta1 = theta0 + predicted
-    scale = bk.norm(theta0)
-    prev = None
-    for _ in range(MAX_NEWTON):
-        mid = (theta0 + theta1) / 2
-        G = theta1 - theta0 - h * flow.f(mid)
-        delta = bk.shifted_solve(flow.jac(mid), h / 2, G)
-        if delta is None:
+    I = np.eye(len(w), dtype=object)
+    big = max(1, max(abs(x) for x in Z @ w))
+    tol_w = max(tol / big, 1024 * bk.eps * big)
+    g, lse = _weights(flow.loss, Z, w, bk)
+    r = w - b + K @ g
+    rr = r @ r
+    for _ in range(MAX_NEWTON_W):
+        flow.evals += 1
+        H = weight_hessian(Z, bk.exp(flow.loss.log_ddell(Z @ w, bk) - lse), g)
+        step = bk.solve(I + K @ H, -r)
+        if step is None:
             return None
-        theta1 = theta1 - delta
-        size = bk.norm(delta)
-        if size <= tol * scale:
-            return theta1
-        if prev is not None and size > prev / 2 and prev <= math.sqrt(tol) * scale:
-            return theta1  # at the rounding level: stopped contracting
-        prev = size
+        if bk.norm(step) <= tol_w * bk.norm(w):
+            return w + step
+        a = 1.0
+        while True:
+            cand = w + a * step
+            gc, lc = _weights(flow.loss, Z, cand, bk)
+            rc = cand - b + K @ gc
+            if rc @ rc <= (1 - 1e-4 * a) * rr:
+                break
+            a /= 2
+            if a < 1e-12:
+                return None
+        w, g, lse, r, rr = cand, gc, lc, rc, rc @ rc
     return None
 
 
-def _damping_step(flow: FlowField, theta: np.ndarray, tol) -> tuple[np.ndarray, object]:
-    """One implicit Euler step θ+ = θ + h F(θ+) with h = min(DAMP/‖J‖_F, DAMP_MAX_STEP) where
-    ‖J‖_F ≥ DAMP_FROM, else (or if Newton does not converge, or meets a singular matrix) θ itself;
-    returns (θ+, h).
-
-    The midpoint rule does not damp stiff components (its stability function tends to −1), so
-    errors off the slow manifold persist and, as the stiffness grows with the margins, push the
-    next Newton iteration out of its basin. Implicit Euler damps them by 1/(1 + hλ) ≈ 1/DAMP.
-    It does not conserve a quadratic invariant Q: Q(θ+) − Q(θ) = −h² FᵀCF exactly (Q = θᵀCθ,
-    θᵀCF = 0), relative h² ≤ 1e-26 at h ≤ DAMP_MAX_STEP = 1e-13; so it is used only where the
-    flow is stiff (‖J‖_F ≥ 1e12, margins ≳ 1e12), and the invariants stay exact before that.
-    """
-    bk = flow.bk
-    J = flow.jac(theta)
-    size = bk.frobenius(J)
-    if size < DAMP_FROM:  # not stiff enough to need it: keep the invariants exact
-        return theta, bk.ctx.mpf(0)
-    h = min(bk.ctx.mpf(DAMP) / size, bk.ctx.mpf(DAMP_MAX_STEP))
-    predicted = bk.shifted_solve(J, h, h * flow.f(theta))
-    if predicted is None:
-        return theta, bk.ctx.mpf(0)
-    new = theta + predicted
-    scale = bk.norm(theta)
+def _step(flow: FlowField, theta0: np.ndarray, mu, alpha: float, tol) -> np.ndarray | None:
+    """θ1 = θ0 − 2J(m)ᵀu with u = μ∇Φ(P(θ0 + α(θ1 − θ0))) (module docstring), or None if Newton's
+    iteration does not converge (or meets a numerically singular matrix: seen at starts of scale
+    1e-300, and W_1 = 0 next to layers of norm 1e100). Newton starts at θ0, and the first solve
+    in R^d at θ0's w_prod, whose softmax weights are right (starting both from the neighbouring
+    steps' results instead was measured slower: 7,547 evaluations against 6,665 at d = 5, L = 4)."""
+    bk, shapes = flow.bk, flow.shapes
+    Z, keep = flow.rows(theta0)
+    arb = bk.arb_kernels
+    conv = bk.to_arb if arb else (lambda a: a)
+    scale = bk.norm(theta0)
+    theta1 = theta0.copy()
+    w = product(unflatten(theta0, shapes))
+    u = mu * _weights(flow.loss, Z, w, bk)[0]
+    prev = None
     for _ in range(MAX_NEWTON):
-        G = new - theta - h * flow.f(new)
-        delta = bk.shifted_solve(flow.jac(new), h, G)
-        if delta is None:
-            return theta, bk.ctx.mpf(0)
-        new = new - delta
-        if bk.norm(delta) <= tol * scale:
-            return new, h
-    return theta, bk.ctx.mpf(0)
+        flow.evals += 1
+        m, x = (theta0 + theta1) / 2, theta0 + alpha * (theta1 - theta0)
+        with bk.arb_precision() if arb else contextlib.nullcontext():
+            Lm = tuple(conv(W) for W in unflatten(m, shapes))
+            Lx = tuple(conv(W) for W in unflatten(x, shapes))
+            Jm = product_jacobian(Lm)
+            Jx = Jm if alpha == 0.5 else product_jacobian(Lx)
+            A = np.eye(len(theta0), dtype=object) + multilinear_hessian(Lm, conv(u))
+            X = bk.solve_columns(A, np.column_stack([conv(theta0 - theta1), Jm.T]))
+            if X is None:
+                return None
+            K = (2 * alpha * conv(mu)) * (Jx @ X[:, 1:])
+            b = product(Lx) + alpha * (Jx @ X[:, 0])
+            if arb:
+                K, b = bk.from_arb(K), bk.from_arb(b)
+        w = _solve_w(flow, Z, K, b, w, tol)
+        if w is None:
+            return None
+        u = mu * _weights(flow.loss, Z, w, bk)[0]
+        with bk.arb_precision() if arb else contextlib.nullcontext():
+            delta = X[:, 0] - 2 * (X[:, 1:] @ conv(u))
+            delta = bk.from_arb(delta) if arb else delta
+        theta1 = theta1 + delta
+        size = bk.norm(delta)
+        if size <= tol * scale or (prev is not None and size > prev / 2 and prev <= math.sqrt(tol) * scale):
+            break  # converged, or at the rounding level: stopped contracting
+        prev = size
+    else:
+        return None
+    if keep is not None:  # the rows chosen at θ0 must still carry the field at θ1
+        _, keep1 = flow.rows(theta1)
+        if keep1 is None or not set(keep1.tolist()) <= set(keep.tolist()):
+            return None
+    return theta1
+
+
+def _kappa(flow: FlowField, theta: np.ndarray):
+    """dτ/ds = sqrt(1 + ‖θ‖²)/‖∇_θ log R‖ at θ (the rows that carry the field)."""
+    gn = flow.parts(theta)[2]
+    return flow.speed(theta) / gn
 
 
 def gradient_flow_mp(
@@ -151,7 +210,6 @@ def gradient_flow_mp(
     checkpoint_every: float = 0.1,
     target_layer_norm: float | None = None,
     max_steps: int = 5000,
-    damp: bool = True,
     kernels: str = "flint",
 ) -> Trajectory:
     """Follow gradient flow from ``layers0`` in log-norm time s ∈ [s0, s0 + s_span] at ``digits``
@@ -176,12 +234,14 @@ def gradient_flow_mp(
     flow = FlowField(Z, loss, shapes, bk)
     ctx = bk.ctx
     newton_tol = ctx.mpf(10) ** (1 - digits)
-    s, h = ctx.mpf(s0), ctx.mpf(h0)
+    s, h = ctx.mpf(s0), float(h0)
     s_end = ctx.mpf(s0) + s_span
     bits = [(float(s), bk.ensure_headroom(flow.max_abs_margin(theta)))]
     checkpoints = [Checkpoint(float(s), unflatten(theta.copy(), shapes))]
     next_cp = float(s) + checkpoint_every
     accepted = rejected = 0
+    just_rejected = False
+    stiff_from = None
     reason = "s budget"
     t0 = time.perf_counter()
     if not any(g != 0 for g in flatten(evaluate(flow.Z, loss, unflatten(theta, shapes), bk).grads)):
@@ -190,32 +250,38 @@ def gradient_flow_mp(
         if accepted + rejected >= max_steps:
             reason = f"step budget ({max_steps} steps)"
             break
-        h = min(h, s_end - s)
-        big = _midpoint_step(flow, theta, h, newton_tol)
-        half = _midpoint_step(flow, theta, h / 2, newton_tol)
-        small = _midpoint_step(flow, half, h / 2, newton_tol) if half is not None else None
-        if big is None or small is None:
+        h = min(h, float(s_end - s))
+        margin = flow.max_abs_margin(theta)
+        alpha = 1.0 if rtol * margin >= STIFF_MARGIN_UNITS else 0.5
+        kappa0 = _kappa(flow, theta)
+        mu = (h / 2) * kappa0
+        big = _step(flow, theta, mu, alpha, newton_tol)
+        half = _step(flow, theta, mu / 2, alpha, newton_tol) if big is not None else None
+        small = _step(flow, half, mu / 2, alpha, newton_tol) if half is not None else None
+        if small is None:
             rejected += 1
-            h = h / 2
+            h, just_rejected = h / 2, True
             if h < H_MIN:
-                reason = f"stalled: Newton's iteration does not converge (or meets a singular matrix) even for steps below {H_MIN:g} (max |margin| {flow.max_abs_margin(theta):.3g})"
+                reason = f"stalled: Newton's iteration does not converge (or meets a singular matrix) even for steps below {H_MIN:g} (max |margin| {margin:.3g})"
                 break
             continue
-        diff = small - big
+        k_big, k_half, k_small = _kappa(flow, big), _kappa(flow, half), _kappa(flow, small)
+        h_big = mu * (1 / kappa0 + 1 / k_big)  # ds = dτ/κ, trapezoidal rule (τ-steps 2μ and μ)
+        h_small = (mu / 2) * (1 / kappa0 + 2 / k_half + 1 / k_small)
+        diff = small - (big + (h_small - h_big) * flow.f(big))  # both at the same s
         unit = small / bk.norm(small)
         tangential = diff - np.dot(diff, unit) * unit
         err = float(bk.norm(tangential) / (3 * bk.norm(small)))
         factor = GROW if err == 0 else min(GROW, max(SHRINK, SAFETY * (rtol / err) ** (1 / 3)))
         if err > rtol:
             rejected += 1
-            h = h * factor
+            h, just_rejected = h * factor, True
             continue
+        h, just_rejected = h * (min(factor, 1.0) if just_rejected else factor), False  # no growth right after a rejection
         accepted += 1
-        s, theta = s + h, small
-        h = h * factor
-        if damp:
-            theta, h_damp = _damping_step(flow, theta, newton_tol)
-            s = s + h_damp
+        if alpha == 1.0 and stiff_from is None:
+            stiff_from = float(s)
+        s, theta = s + h_small, small
         p = bk.ensure_headroom(flow.max_abs_margin(theta))
         if p != bits[-1][1]:
             bits.append((float(s), p))
@@ -230,7 +296,8 @@ def gradient_flow_mp(
                 checkpoints.append(Checkpoint(float(s), layers))
             reason = "target reached"
             break
-    info = MidpointInfo(rtol=rtol, digits=digits, newton_tol=float(newton_tol), precision_bits=bits, steps_accepted=accepted, steps_rejected=rejected)
+    info = MidpointInfo(rtol=rtol, digits=digits, newton_tol=float(newton_tol), precision_bits=bits, steps_accepted=accepted, steps_rejected=rejected,
+                        endpoint_weights_from_s=stiff_from)
     return Trajectory("gf", np.asarray(Z, dtype=float), loss, checkpoints, reason, flow.evals, time.perf_counter() - t0, bk, integrator=info)
 
 
@@ -282,7 +349,9 @@ def extend_mp(traj: Trajectory, *, target_layer_norm: float, s_span: float = 40.
     merged = MidpointInfo(rtol=info.rtol, digits=info.digits, newton_tol=info.newton_tol,
                           precision_bits=info.precision_bits + more.integrator.precision_bits,
                           steps_accepted=info.steps_accepted + more.integrator.steps_accepted,
-                          steps_rejected=info.steps_rejected + more.integrator.steps_rejected)
+                          steps_rejected=info.steps_rejected + more.integrator.steps_rejected,
+                          endpoint_weights_from_s=info.endpoint_weights_from_s if info.endpoint_weights_from_s is not None
+                          else more.integrator.endpoint_weights_from_s)
     reason = f"{more.stop_reason} (run extended from s = {s0:.4g}, where it had stopped: {traj.stop_reason})"
     return dataclasses.replace(traj, checkpoints=traj.checkpoints + more.checkpoints[1:], stop_reason=reason,
                                grad_evals=traj.grad_evals + more.grad_evals, wall_time=traj.wall_time + more.wall_time, integrator=merged)

@@ -46,9 +46,10 @@ class FlowInfo:
 
 @dataclass(frozen=True)
 class MidpointInfo:
-    """The high-precision stepper (implicit midpoint, core of :mod:`aligncheck.dynamics.late_phase`):
-    its tangential error tolerance per step, digits, Newton tolerance, the precision history
-    [(s, bits)] and the steps accepted and rejected."""
+    """The high-precision stepper (:mod:`aligncheck.dynamics.late_phase`): its tangential error
+    tolerance per step, digits, Newton tolerance, the precision history [(s, bits)], the steps
+    accepted and rejected, and the s from which the softmax weights were taken at the end point of
+    each step (the stiff phase; None if never)."""
 
     rtol: float
     digits: int
@@ -56,7 +57,9 @@ class MidpointInfo:
     precision_bits: list[tuple[float, int]]
     steps_accepted: int
     steps_rejected: int
-    integrator: str = "implicit midpoint (Gauss-1), step doubling on the tangential error, exact Newton"
+    endpoint_weights_from_s: float | None = None
+    integrator: str = ("balancedness-exact midpoint transport θ1 = θ0 − 2J(m)ᵀu (implicit midpoint; weights at the end point once stiff), "
+                       "step doubling on the tangential error, Newton with the softmax solved exactly in R^d")
 
 
 @dataclass(frozen=True)

@@ -248,6 +248,24 @@ class Mpmath:
         with self.arb_precision():
             return arb_solve(self.ctx, flint.arb_mat(J.nrows(), J.ncols(), 1) - to_arb(h) * J, b)
 
+    def solve_columns(self, A: np.ndarray, B: np.ndarray) -> np.ndarray | None:
+        """X with A X = B (A (N, N), B (N, k)), or None where A is numerically singular. With the arb
+        kernels A, B and X are object arrays of arb (call inside :meth:`arb_precision`; one
+        approximate LU for all columns), else of this backend's mpf (mpmath's lu_solve column by
+        column, the reference)."""
+        if self.arb_kernels:
+            with self.arb_precision():
+                try:
+                    X = flint.arb_mat(A.tolist()).solve(flint.arb_mat(B.tolist()), algorithm="approx")
+                except ZeroDivisionError:
+                    return None
+                X = np.array(X.tolist(), dtype=object)
+                if not all(x.mid().is_finite() for x in X.ravel()):
+                    return None
+                return X
+        cols = [self.solve(A, B[:, j]) for j in range(B.shape[1])]
+        return None if any(c is None for c in cols) else np.column_stack(cols)
+
     def frobenius(self, J: np.ndarray | flint.arb_mat):
         """‖J‖_F as an mpf, for an object array or an arb_mat."""
         if not isinstance(J, flint.arb_mat):

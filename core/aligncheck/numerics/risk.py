@@ -91,10 +91,18 @@ def hessian_factors(Z: np.ndarray, layers: Layers, r: np.ndarray, g: np.ndarray)
     factors of the Hessian's term of rank ≤ d, J^T H_w J (arguments as in :func:`hessian_terms`).
     That term carries the flow's stiffness (its scale grows like the margins); the other, T, stays
     O(1) relative to the field in the late phase (aligncheck.dynamics.flow)."""
-    H_w = (Z.T * r) @ Z - np.outer(g, g)
+    return product_jacobian(layers), weight_hessian(Z, r, g)
+
+
+def weight_hessian(Z: np.ndarray, r: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """H_w = Z^T diag(r) Z − g g^T = ∇²_w log R (d, d), from the weights r (n,) and g = ∇_w log R."""
+    return (Z.T * r) @ Z - np.outer(g, g)
+
+
+def product_jacobian(layers: Layers) -> np.ndarray:
+    """J = ∂w_prod/∂θ (d, N), θ = the layers flattened row-major with W_1 first. Generic numpy."""
     a, B = _chains(layers)
-    J = np.concatenate([np.kron(a[k][None, :], B[k].T) for k in range(len(layers))], axis=1)
-    return J, H_w
+    return np.concatenate([np.kron(a[k][None, :], B[k].T) for k in range(len(layers))], axis=1)
 
 
 def multilinear_hessian(layers: Layers, g: np.ndarray) -> np.ndarray:
