@@ -8,7 +8,7 @@ Usage: pytest -m bench --benchmark-enable tests/bench/test_bench_backends.py
 One planted problem (n = 20 points, d = 5, γ = 0.25, support vectors spanning R^d), a seeded
 Gaussian network of depth L = 4 with hidden widths 5 (80 parameters), exp loss:
 
-- ``test_one_evaluation``: one ``aligncheck.numerics.risk.evaluate`` (log R and every layer gradient) on float64,
+- ``test_one_evaluation``: one evaluation of log R and every layer gradient: ``aligncheck.numerics.risk.evaluate`` on float64 and mpf, ``aligncheck.numerics.arb_risk.evaluate`` on arb_mat with flint's kernels,
   and the Mpmath backend at 30 and 100 digits with flint's kernels and with mpmath's (BACKENDS);
   group "one evaluation by backend".
 - ``test_one_hessian``: one exact ``aligncheck.numerics.risk.hessian`` (80 × 80) on the same backends.
@@ -25,14 +25,15 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
+import flint
 import numpy as np
 import pytest
-
+from aligncheck.data.planted import planted_problem
+from aligncheck.numerics import arb_risk
 from aligncheck.numerics.backends import Backend, Mpmath, backend_named
 from aligncheck.numerics.losses import EXP
 from aligncheck.numerics.network import Layers, flatten, init_layers
 from aligncheck.numerics.risk import evaluate, hessian
-from aligncheck.data.planted import planted_problem
 
 pytestmark = pytest.mark.bench
 
@@ -43,8 +44,8 @@ GAMMA = 0.25
 PROBLEM_SEED = 1
 INIT_SEED = 7
 # "flint-D": Mpmath(D) with python-flint's arb kernels (the default: the exact Hessian formed on arb
-# numbers); "mpmath-D": Mpmath(D, "mpmath"), every operation on mpf (the reference). evaluate
-# runs on mpf in both (only the Hessian, the Jacobian and the Newton solves have arb kernels).
+# numbers, and evaluate as aligncheck.numerics.arb_risk.evaluate on arb_mat, the kernel of the late
+# phase's R^d solves); "mpmath-D": Mpmath(D, "mpmath"), every operation on mpf (the reference).
 BACKENDS = ("float64", "flint-30", "flint-100", "mpmath-30", "mpmath-100")
 
 
@@ -131,13 +132,26 @@ def _summary(request):
 KERNELS = {"evaluate": (evaluate, lambda ev: flatten(ev.grads)), "hessian": (hessian, lambda H: H)}
 
 
+def _arb_evaluate(benchmark, bk: Mpmath) -> np.ndarray:
+    """arb_risk.evaluate on arb_mat inputs converted once; its layer gradients as float64."""
+    Z, layers = _inputs(bk)
+    with bk.arb_precision():
+        Za = flint.arb_mat(bk.to_arb(Z).tolist())
+        La = [flint.arb_mat(bk.to_arb(W).tolist()) for W in layers]
+        _, _, grads = benchmark(arb_risk.evaluate, EXP, Za, La)
+    return np.concatenate([[float(G[i, j].mid()) for i in range(G.nrows()) for j in range(G.ncols())] for G in grads])
+
+
 def _bench_kernel(benchmark, kernel: str, name: str) -> None:
     fn, values = KERNELS[kernel]
     bk = _backend(name)  # a fresh context per benchmark
-    Z, layers = _inputs(bk)
-    out = benchmark(fn, Z, EXP, layers, bk)
+    if kernel == "evaluate" and getattr(bk, "arb_kernels", False):
+        got = _arb_evaluate(benchmark, bk)
+    else:
+        Z, layers = _inputs(bk)
+        out = benchmark(fn, Z, EXP, layers, bk)
+        got = bk.to_float(values(out)).astype(float)
     _record(benchmark, kernel, bk, name)
-    got = bk.to_float(values(out)).astype(float)
     Z64, layers64 = _problem()
     want = values(fn(Z64, EXP, layers64))
     assert got.shape == want.shape and np.all(np.isfinite(got))

@@ -22,7 +22,6 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-
 from aligncheck.data.planted import planted_case, planted_problem
 from aligncheck.dynamics.integrate import gradient_flow
 from aligncheck.dynamics.late_phase import gradient_flow_mp

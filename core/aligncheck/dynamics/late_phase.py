@@ -58,16 +58,35 @@ import dataclasses
 import math
 import time
 
+import flint
 import numpy as np
 
 from aligncheck.dynamics import progress
 from aligncheck.dynamics.flow import FlowField
-from aligncheck.dynamics.trajectory import Checkpoint, LatePhase, MidpointInfo, Trajectory, check_finite_layers
+from aligncheck.dynamics.trajectory import (
+    Checkpoint,
+    LatePhase,
+    MidpointInfo,
+    Trajectory,
+    check_finite_layers,
+)
 from aligncheck.errors import ProblemError
+from aligncheck.numerics import arb_risk
 from aligncheck.numerics.backends import FLOAT64, Mpmath
 from aligncheck.numerics.losses import Loss, log_sum_and_weights
-from aligncheck.numerics.network import Layers, flatten, parameter_count, product, unflatten
-from aligncheck.numerics.risk import evaluate, multilinear_hessian, product_jacobian, weight_hessian
+from aligncheck.numerics.network import (
+    Layers,
+    flatten,
+    parameter_count,
+    product,
+    unflatten,
+)
+from aligncheck.numerics.risk import (
+    evaluate,
+    multilinear_hessian,
+    product_jacobian,
+    weight_hessian,
+)
 
 # Newton iterations allowed per step over θ, and in R^d per iteration, before the step is rejected
 # and halved (measured, d = 5, L = 3 and 4: 4-6 over θ, 3-9 in R^d; a step too long for its
@@ -96,13 +115,58 @@ def check_size(n_parameters: int) -> None:
                            f"parameters, the network has {n_parameters}")
 
 
-def _weights(loss: Loss, Z: np.ndarray, w: np.ndarray, bk: Mpmath) -> tuple[np.ndarray, object]:
-    """(∇Φ(w) = ∇_w log R over the rows Z, log Σ ℓ(m_i)) in the backend."""
-    lse, q = log_sum_and_weights(loss, Z @ w, bk)
-    return -(q @ Z), lse
+class _Softmax:
+    """Φ(w) = log R as a function of w ∈ R^d over the rows Z that carry the field: its gradient,
+    log Σ ℓ and Hessian, and the d×d solves of the R^d Newton iteration, in the backend's numbers.
+    With the arb kernels (exp and logistic losses) the n-dimensional products run as arb_mat
+    (aligncheck.numerics.arb_risk) and vectors are object arrays of arb; else mpf (the reference).
+    Call inside ``bk.arb_precision()`` with the arb kernels."""
+
+    def __init__(self, flow: FlowField, Z: np.ndarray) -> None:
+        bk = flow.bk
+        self.flow, self.bk, self.Z = flow, bk, Z
+        self.arb = bk.arb_kernels and flow.loss.name in arb_risk.LOSSES
+        self.Za = flint.arb_mat(bk.to_arb(Z).tolist()) if self.arb else None
+
+    def num(self, a):
+        """An mpf (or array of them) in this problem's numbers."""
+        return self.bk.to_arb(a) if self.arb else a
+
+    def mid(self, x):
+        """x's value for comparisons: an arb's midpoint (exact), an mpf itself."""
+        return x.mid() if self.arb else x
+
+    def norm(self, v: np.ndarray):
+        return (v @ v).sqrt() if self.arb else self.bk.ctx.sqrt(v @ v)
+
+    def grad(self, w: np.ndarray, hessian: bool = False) -> tuple[np.ndarray, object, np.ndarray | None]:
+        """(∇Φ(w) (d,), log Σ ℓ(m_i), ∇²Φ(w) (d, d) if ``hessian`` else None); one evaluation."""
+        self.flow.evals += 1
+        if self.arb:
+            g, lse, H = arb_risk.weights(self.flow.loss, self.Za, flint.arb_mat([[x] for x in w]), hessian)
+            return np.array([g[i, 0] for i in range(len(w))], dtype=object), lse, None if H is None else np.array(H.tolist(), dtype=object)
+        loss, bk, Z = self.flow.loss, self.bk, self.Z
+        m = Z @ w
+        lse, q = log_sum_and_weights(loss, m, bk)
+        g = -(q @ Z)
+        return g, lse, weight_hessian(Z, bk.exp(loss.log_ddell(m, bk) - lse), g) if hessian else None
+
+    def solve(self, A: np.ndarray, r: np.ndarray) -> np.ndarray | None:
+        """x with A x = r (d×d), or None where A is numerically singular."""
+        if not self.arb:
+            return self.bk.solve(A, r)
+        try:
+            x = flint.arb_mat(A.tolist()).solve(flint.arb_mat([[v] for v in r]), algorithm="approx")
+        except ZeroDivisionError:
+            return None
+        x = np.array([x[i, 0] for i in range(len(r))], dtype=object)
+        return x if all(v.mid().is_finite() for v in x) else None
+
+    def max_margin(self, w: np.ndarray) -> float:
+        return float(max(abs(v) for v in (self.Za * flint.arb_mat([[x] for x in w])).entries())) if self.arb else float(max(abs(v) for v in self.Z @ w))
 
 
-def _solve_w(flow: FlowField, Z: np.ndarray, K: np.ndarray, b: np.ndarray, w: np.ndarray, tol) -> np.ndarray | None:
+def _solve_w(sm: _Softmax, K: np.ndarray, b: np.ndarray, w: np.ndarray, tol) -> np.ndarray | None:
     """w with w − b + K∇Φ(w) = 0 (R^d) by Newton's method from ``w``, backtracking on the residual's
     norm; None if it does not converge within MAX_NEWTON_W iterations.
 
@@ -110,32 +174,29 @@ def _solve_w(flow: FlowField, Z: np.ndarray, K: np.ndarray, b: np.ndarray, w: np
     the rounding level 2^10·eps·max|m_i| where that is larger (the precision's headroom covers
     the margins' size once, measured: the iteration's corrections stall at ~eps·max|m_i|).
     """
-    bk = flow.bk
     I = np.eye(len(w), dtype=object)
-    big = max(1, max(abs(x) for x in Z @ w))
-    tol_w = max(tol / big, 1024 * bk.eps * big)
-    g, lse = _weights(flow.loss, Z, w, bk)
+    big = max(1.0, sm.max_margin(w))
+    tol_w = max(float(tol) / big, 1024 * sm.bk.eps * big)
+    g, lse, H = sm.grad(w, hessian=True)
     r = w - b + K @ g
     rr = r @ r
     for _ in range(MAX_NEWTON_W):
-        flow.evals += 1
-        H = weight_hessian(Z, bk.exp(flow.loss.log_ddell(Z @ w, bk) - lse), g)
-        step = bk.solve(I + K @ H, -r)
+        step = sm.solve(I + K @ H, -r)
         if step is None:
             return None
-        if bk.norm(step) <= tol_w * bk.norm(w):
+        if sm.mid(sm.norm(step)) <= sm.mid(tol_w * sm.norm(w)):
             return w + step
         a = 1.0
         while True:
             cand = w + a * step
-            gc, lc = _weights(flow.loss, Z, cand, bk)
+            gc, lc, Hc = sm.grad(cand, hessian=True)
             rc = cand - b + K @ gc
-            if rc @ rc <= (1 - 1e-4 * a) * rr:
+            if sm.mid(rc @ rc) <= sm.mid((1 - 1e-4 * a) * rr):
                 break
             a /= 2
             if a < 1e-12:
                 return None
-        w, g, lse, r, rr = cand, gc, lc, rc, rc @ rc
+        w, g, lse, H, r, rr = cand, gc, lc, Hc, rc, rc @ rc
     return None
 
 
@@ -151,39 +212,40 @@ def _step(flow: FlowField, theta0: np.ndarray, mu, alpha: float, tol) -> np.ndar
     conv = bk.to_arb if arb else (lambda a: a)
     scale = bk.norm(theta0)
     theta1 = theta0.copy()
-    w = product(unflatten(theta0, shapes))
-    u = mu * _weights(flow.loss, Z, w, bk)[0]
-    prev = None
-    for _ in range(MAX_NEWTON):
-        flow.evals += 1
-        m, x = (theta0 + theta1) / 2, theta0 + alpha * (theta1 - theta0)
-        with bk.arb_precision() if arb else contextlib.nullcontext():
+    with bk.arb_precision() if arb else contextlib.nullcontext():
+        sm = _Softmax(flow, Z)
+        w = sm.num(product(unflatten(theta0, shapes)))
+        mu_n = sm.num(mu)
+        u = mu_n * sm.grad(w)[0]
+        prev = None
+        for _ in range(MAX_NEWTON):
+            flow.evals += 1
+            m, x = (theta0 + theta1) / 2, theta0 + alpha * (theta1 - theta0)
             Lm = tuple(conv(W) for W in unflatten(m, shapes))
             Lx = tuple(conv(W) for W in unflatten(x, shapes))
             Jm = product_jacobian(Lm)
             Jx = Jm if alpha == 0.5 else product_jacobian(Lx)
-            A = np.eye(len(theta0), dtype=object) + multilinear_hessian(Lm, conv(u))
+            A = np.eye(len(theta0), dtype=object) + multilinear_hessian(Lm, conv(u) if arb and not sm.arb else u)
             X = bk.solve_columns(A, np.column_stack([conv(theta0 - theta1), Jm.T]))
             if X is None:
                 return None
             K = (2 * alpha * conv(mu)) * (Jx @ X[:, 1:])
             b = product(Lx) + alpha * (Jx @ X[:, 0])
-            if arb:
+            if arb and not sm.arb:
                 K, b = bk.from_arb(K), bk.from_arb(b)
-        w = _solve_w(flow, Z, K, b, w, tol)
-        if w is None:
-            return None
-        u = mu * _weights(flow.loss, Z, w, bk)[0]
-        with bk.arb_precision() if arb else contextlib.nullcontext():
-            delta = X[:, 0] - 2 * (X[:, 1:] @ conv(u))
+            w = _solve_w(sm, K, b, w, tol)
+            if w is None:
+                return None
+            u = mu_n * sm.grad(w)[0]
+            delta = X[:, 0] - 2 * (X[:, 1:] @ (conv(u) if arb and not sm.arb else u))
             delta = bk.from_arb(delta) if arb else delta
-        theta1 = theta1 + delta
-        size = bk.norm(delta)
-        if size <= tol * scale or (prev is not None and size > prev / 2 and prev <= math.sqrt(tol) * scale):
-            break  # converged, or at the rounding level: stopped contracting
-        prev = size
-    else:
-        return None
+            theta1 = theta1 + delta
+            size = bk.norm(delta)
+            if size <= tol * scale or (prev is not None and size > prev / 2 and prev <= math.sqrt(tol) * scale):
+                break  # converged, or at the rounding level: stopped contracting
+            prev = size
+        else:
+            return None
     if keep is not None:  # the rows chosen at θ0 must still carry the field at θ1
         _, keep1 = flow.rows(theta1)
         if keep1 is None or not set(keep1.tolist()) <= set(keep.tolist()):
