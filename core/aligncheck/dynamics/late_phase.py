@@ -278,8 +278,8 @@ def gradient_flow_mp(
     significant digits (mpmath backend), or until min_k ‖W_k‖_F ≥ ``target_layer_norm``.
 
     ``layers0`` may be float64 arrays (converted exactly) or object arrays of mpf. ``rtol``: the
-    local tangential error per step (see the module docstring; measured on d = 3, L = 2: 1e-6 takes
-    17 steps and 4 s for Δs = 3 from ‖W‖ ≈ 28, 1e-8 takes 111 steps and 25 s). Checkpoints at accepted steps,
+    local tangential error per step (see the module docstring; steps and times measured at 1e-6 are in
+    the README, "High precision"). Checkpoints at accepted steps,
     about every ``checkpoint_every`` in s; their layers are object arrays of mpf. The Trajectory's
     backend is its Mpmath backend; ``Trajectory.integrator`` (a MidpointInfo) records rtol, the
     digits, the precision history [(s, bits)], the steps accepted and rejected, and the Newton

@@ -32,26 +32,26 @@ GD_EXTRA_EVALS = 110_000
 # mpmath at 50 digits (precision raised with the margins, to ~250 bits late): log R and the
 # margins of one checkpoint over n points, per point: measured 31-92 µs (exp, logistic).
 MP_SNAPSHOT_PER_POINT = 6e-5
-# mpmath: re-integrating the part of a run past the float64 floor (a few implicit-midpoint steps
-# with exact Jacobians), per point. Below aligncheck.dynamics.late_phase.SUBSET_MIN_POINTS every point enters
-# every evaluation: measured 2.2-2.8 ms per point (n = 1e3). From it on the flow is evaluated on
-# the points that carry it (past the floor, the support vectors), so what grows with n is one
-# full evaluation and a float64 pass per evaluation: measured 1.7 s and 3.0 s at n = 3e3 and 1e4.
+# mpmath: re-integrating the part of a run past the float64 floor (a few high-precision steps),
+# per point. Below aligncheck.dynamics.flow.SUBSET_MIN_POINTS every point enters every
+# evaluation: measured 2.2-2.8 ms per point (n = 1e3, the stepper before issue 11's; the present
+# one is faster, so this overestimates). From it on the flow is evaluated on the points that
+# carry it (past the floor, the support vectors), so what grows with n is one full evaluation
+# and a float64 pass per evaluation: measured 1.7 s and 3.0 s at n = 3e3 and 1e4.
 MP_REINTEGRATE_PER_POINT_SMALL = 3e-3
 MP_REINTEGRATE_PER_POINT = 2e-4
-# mpmath: a whole high-precision run (d = 3, L = 2, exp loss). --late-phase (5 units of s past
-# the float64 floor, 50 digits): 16 s and 36 s at n = 100 and 300 (0.1 s per extra point), and,
-# on the points that carry the flow, 49 s at n = 3000 (loaded machine). Its claims are then
-# judged in mpmath at every checkpoint, the float64 ones included (~240 + ~12), R and the
-# margins over all n points each time: at n = 1e5 that is the cost (a run was stopped after
-# 4 min of CPU still measuring).
-# --precision 30 (the whole flow, from margins where every point counts): 35 s and 151 s at
-# n = 100 and 300, 0.58 s per extra point. Costs grow at least linearly with the digits
-# (mpmath's products), so they are scaled by digits/reference.
-MP_LATE_PHASE_PER_POINT_SMALL, MP_LATE_PHASE_DIGITS = 0.12, 50
-MP_LATE_PHASE_FIXED = 60.0
+# mpmath: a whole high-precision run (d = 3, L = 2, exp loss; measured with the present stepper,
+# this machine, the second core busy). --late-phase (5 units of s past the float64 floor, 50
+# digits): 5.9 s and 7.6 s at n = 100 and 300, and, on the points that carry the flow, 27 s at
+# n = 3000. Its claims are then judged in mpmath at every checkpoint, the float64 ones included
+# (~240 + ~12), R and the margins over all n points each time: at n = 1e5 that is the cost.
+# --precision 30 (the whole flow, from margins where every point counts): 13.2 s and 25.8 s at
+# n = 100 and 300, 0.06 s per extra point. Costs grow at least linearly with the digits
+# (mpmath's products), so they are scaled by digits/reference. The constants round up.
+MP_LATE_PHASE_PER_POINT_SMALL, MP_LATE_PHASE_DIGITS = 0.03, 50
+MP_LATE_PHASE_FIXED = 30.0
 MP_LATE_PHASE_CHECKPOINTS = 15
-MP_PRECISION_PER_POINT, MP_PRECISION_DIGITS = 0.5, 30
+MP_PRECISION_PER_POINT, MP_PRECISION_DIGITS = 0.1, 30
 # Fixed costs of a run at any n: imports, the max-margin certificate, the hull, certificates.
 FIXED_SECONDS = 3.0
 # What counts as "long": the CLI says so up front above this many seconds.
