@@ -163,7 +163,10 @@ class _Softmax:
         return x if all(v.mid().is_finite() for v in x) else None
 
     def max_margin(self, w: np.ndarray) -> float:
-        return float(max(abs(v) for v in (self.Za * flint.arb_mat([[x] for x in w])).entries())) if self.arb else float(max(abs(v) for v in self.Z @ w))
+        """max_i |⟨w, z_i⟩| as a float (from the midpoints with the arb kernels)."""
+        if self.arb:
+            return max(abs(float(v.mid())) for v in (self.Za * flint.arb_mat([[x] for x in w])).entries())
+        return float(max(abs(v) for v in self.Z @ w))
 
 
 def _solve_w(sm: _Softmax, K: np.ndarray, b: np.ndarray, w: np.ndarray, tol) -> np.ndarray | None:
