@@ -180,7 +180,7 @@ def _solve_w(sm: _Softmax, K: np.ndarray, b: np.ndarray, w: np.ndarray, tol) -> 
     I = np.eye(len(w), dtype=object)
     big = max(1.0, sm.max_margin(w))
     tol_w = max(float(tol) / big, 1024 * sm.bk.eps * big)
-    g, lse, H = sm.grad(w, hessian=True)
+    g, _, H = sm.grad(w, hessian=True)
     r = w - b + K @ g
     rr = r @ r
     for _ in range(MAX_NEWTON_W):
@@ -192,14 +192,14 @@ def _solve_w(sm: _Softmax, K: np.ndarray, b: np.ndarray, w: np.ndarray, tol) -> 
         a = 1.0
         while True:
             cand = w + a * step
-            gc, lc, Hc = sm.grad(cand, hessian=True)
+            gc, _, Hc = sm.grad(cand, hessian=True)
             rc = cand - b + K @ gc
             if sm.mid(rc @ rc) <= sm.mid((1 - 1e-4 * a) * rr):
                 break
             a /= 2
             if a < 1e-12:
                 return None
-        w, g, lse, H, r, rr = cand, gc, lc, Hc, rc, rc @ rc
+        w, H, r, rr = cand, Hc, rc, rc @ rc
     return None
 
 
