@@ -26,14 +26,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import flint
 import numpy as np
 
 from aligncheck.dynamics.low_rank_bdf import LowRank
 from aligncheck.numerics.backends import FLOAT64, Backend
 from aligncheck.numerics.losses import Loss
 from aligncheck.numerics.network import Layers, flatten, product, unflatten
-from aligncheck.numerics.risk import RiskEval, evaluate, hessian, hessian_factors, hessian_terms, hessian_weights
+from aligncheck.numerics.risk import RiskEval, evaluate, hessian, hessian_factors, hessian_weights
 
 _EPS64 = float(np.finfo(np.float64).eps)
 
@@ -94,23 +93,13 @@ class FlowField:
         _, g, gn, _ = self.parts(theta)
         return -self.speed(theta) * (g / gn) if gn > 0 else g * 0
 
-    def jac(self, theta: np.ndarray) -> np.ndarray | flint.arb_mat:
-        """∂F/∂θ, shape (N, N) (see the module docstring): an array, or with a backend's arb kernels
-        an arb_mat of its midpoints' precision (aligncheck.numerics.backends.Mpmath.shifted_solve)."""
+    def jac(self, theta: np.ndarray) -> np.ndarray:
+        """∂F/∂θ, shape (N, N) (see the module docstring), in the backend's numbers: the dense
+        Jacobian of the float64 integrator (the high-precision stepper solves with I + T instead)."""
         ev, g, gn, Z = self.parts(theta)
         gh = g / gn
         c = self.speed(theta)
-        layers = unflatten(theta, self.shapes)
-        bk = self.bk
-        if getattr(bk, "arb_kernels", False):
-            # The same formulas on arb numbers (C, ~10x faster than on mpf), and the result kept as
-            # python-flint's arb_mat: the late phase only solves with it (Mpmath.shifted_solve).
-            r = hessian_weights(self.loss, ev, bk)
-            with bk.arb_precision():
-                H = hessian_terms(bk.to_arb(Z), tuple(bk.to_arb(W) for W in layers), bk.to_arb(r), bk.to_arb(ev.grad_w))
-                gh, theta, c, gn = bk.to_arb(gh), bk.to_arb(theta), bk.to_arb(c), bk.to_arb(gn)
-                return flint.arb_mat((-np.outer(gh, theta) / c - (c / gn) * (H - np.outer(gh, gh @ H))).tolist())
-        H = hessian(Z, self.loss, layers, bk, ev=ev)
+        H = hessian(Z, self.loss, unflatten(theta, self.shapes), self.bk, ev=ev)
         return -np.outer(gh, theta) / c - (c / gn) * (H - np.outer(gh, gh @ H))
 
     def jac_low_rank(self, theta: np.ndarray) -> LowRank:

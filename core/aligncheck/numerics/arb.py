@@ -42,8 +42,3 @@ def arb_solve(ctx: mpmath.ctx_mp.MPContext, A: flint.arb_mat, b: np.ndarray) -> 
     if not all(m.mid().is_finite() for m in mids):
         return None
     return np.array([from_arb(ctx, m) for m in mids], dtype=object)
-
-
-def arb_frobenius_sq(J: flint.arb_mat) -> flint.arb:
-    """‖J‖_F² of an arb_mat (its entries squared and summed)."""
-    return sum((J[i, j] ** 2 for i in range(J.nrows()) for j in range(J.ncols())), flint.arb(0))

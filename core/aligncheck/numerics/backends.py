@@ -22,7 +22,7 @@ import mpmath
 import numpy as np
 
 from aligncheck.errors import ProblemError
-from aligncheck.numerics.arb import arb_frobenius_sq, arb_solve, from_arb, to_arb
+from aligncheck.numerics.arb import arb_solve, from_arb, to_arb
 from aligncheck.numerics.magnitudes import robust_norm
 
 
@@ -239,15 +239,6 @@ class Mpmath:
         floating-point arithmetic here, as accurate as mpmath's at the same precision."""
         return self._from_arb(a).astype(object) if isinstance(a, np.ndarray) else from_arb(self.ctx, a)
 
-    def shifted_solve(self, J: np.ndarray | flint.arb_mat, h, b: np.ndarray) -> np.ndarray | None:
-        """x with (I − h J) x = b for a Jacobian J of the flow (an object array of mpf, or an
-        arb_mat from the arb kernels, formed and solved in flint without a round trip through
-        mpf), or None where I − hJ is numerically singular."""
-        if not isinstance(J, flint.arb_mat):
-            return self.solve(np.eye(len(b), dtype=object) - h * J, b)
-        with self.arb_precision():
-            return arb_solve(self.ctx, flint.arb_mat(J.nrows(), J.ncols(), 1) - to_arb(h) * J, b)
-
     def solve_columns(self, A: np.ndarray, B: np.ndarray) -> np.ndarray | None:
         """X with A X = B (A (N, N), B (N, k)), or None where A is numerically singular. With the arb
         kernels A, B and X are object arrays of arb (call inside :meth:`arb_precision`; one
@@ -265,13 +256,6 @@ class Mpmath:
                 return X
         cols = [self.solve(A, B[:, j]) for j in range(B.shape[1])]
         return None if any(c is None for c in cols) else np.column_stack(cols)
-
-    def frobenius(self, J: np.ndarray | flint.arb_mat):
-        """‖J‖_F as an mpf, for an object array or an arb_mat."""
-        if not isinstance(J, flint.arb_mat):
-            return self.norm(J)
-        with self.arb_precision():
-            return self.ctx.sqrt(from_arb(self.ctx, arb_frobenius_sq(J)))
 
     def solve(self, A: np.ndarray, b: np.ndarray) -> np.ndarray | None:
         """x with A x = b (A square, b a vector; object arrays of mpf) at the working precision, or
