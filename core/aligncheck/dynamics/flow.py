@@ -117,36 +117,29 @@ class FlowField:
     def rows(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(the points the field at θ is formed on, their indices or None for all): in high
         precision from SUBSET_MIN_POINTS on, the ones that carry it (see _rows), else all."""
-        if not self.subset:
-            return self.Z, None
-        keep, B = self._rows(self.layers(theta))
-        if keep is None:
-            return self.Z, None
-        gn = self.bk.norm(flatten(evaluate(self.Z[keep], self.loss, self.layers(theta), self.bk).grads))
-        if gn > 0 and B * (1 + self.zmax / gn) <= self.bk.eps:
-            return self.Z[keep], keep
-        return self.Z, None
+        return self._field(theta)[3:]
 
     def parts(self, theta: np.ndarray) -> tuple[RiskEval, np.ndarray, object, np.ndarray]:
         """(evaluation, ∇_θ log R, its norm, the points it was formed on) at θ: every point, or in
         high precision the ones that carry the field (see _rows) when that cannot show."""
-        if not self.subset:
-            ev, g = self.grad(theta)
-            return ev, g, self.bk.norm(g), self.Z
-        layers = unflatten(theta, self.shapes)
-        keep, B = self._rows(layers)
-        if keep is None:
-            ev, g = self.grad(theta)
-            return ev, g, self.bk.norm(g), self.Z
-        self.evals += 1
-        Z = self.Z[keep]
-        ev = evaluate(Z, self.loss, layers, self.bk)
-        g = flatten(ev.grads)
-        gn = self.bk.norm(g)
-        if gn > 0 and B * (1 + self.zmax / gn) <= self.bk.eps:
-            return ev, g, gn, Z
-        ev, g = self.grad(theta)  # the dropped points might move the direction by more than the precision
-        return ev, g, self.bk.norm(g), self.Z
+        return self._field(theta)[:4]
+
+    def _field(self, theta: np.ndarray) -> tuple[RiskEval, np.ndarray, object, np.ndarray, np.ndarray | None]:
+        """:meth:`parts` and the indices of its points (None for all)."""
+        if self.subset:
+            layers = unflatten(theta, self.shapes)
+            keep, B = self._rows(layers)
+            if keep is not None:
+                self.evals += 1
+                Z = self.Z[keep]
+                ev = evaluate(Z, self.loss, layers, self.bk)
+                g = flatten(ev.grads)
+                gn = self.bk.norm(g)
+                if gn > 0 and B * (1 + self.zmax / gn) <= self.bk.eps:
+                    return ev, g, gn, Z, keep
+                # else the dropped points might move the direction by more than the precision
+        ev, g = self.grad(theta)
+        return ev, g, self.bk.norm(g), self.Z, None
 
     def _margins64(self, layers: Layers) -> tuple[np.ndarray, float]:
         """float64 margins of the current w_prod and a bound on their error |m64_i − m_i|: rounding
