@@ -21,11 +21,13 @@ pytest.importorskip("distributed")
 
 from aligncheck.claims import registry  # noqa: E402
 from aligncheck.harness import cli  # noqa: E402
+from aligncheck.harness.sweep import dask_memory  # noqa: E402
 from aligncheck.harness.sweep.db import SweepDB  # noqa: E402
 from aligncheck.harness.sweep.engine import open_client, run_sweep  # noqa: E402
 from aligncheck.harness.sweep.grid import GridSource  # noqa: E402
 from aligncheck.harness.sweep.hunt import HuntSource  # noqa: E402
 from aligncheck.harness.sweep.spec import parse_spec  # noqa: E402
+from dask.utils import key_split  # noqa: E402
 
 TINY = {"name": "tiny", "seeds": 2, "claims": ["gf.max_margin_v1", "gf.rank_one", "data.alpha_positive"],
         "grid": {"d": 2, "n": 6, "gamma": [0.1, 0.4], "depth": [1, 2]}}
@@ -167,6 +169,31 @@ def test_report_tables_html_and_phase_diagram(tiny_db, tmp_path, capsys):
     with SweepDB(path, readonly=True) as db:
         rows = cell_rows(db, ["gamma", "depth"], ["gf.max_margin_v1"])
     assert len(rows) == 4 and all(abs(sum(r[s] for s in STATUSES) - 1) < 1e-12 for r in rows)  # fractions of the same runs
+
+
+def _nothing(params: dict) -> dict:
+    return {"run": {"worker": "-"}, "verdicts": []}
+
+
+def test_dask_keeps_no_record_per_run(client, tmp_path, monkeypatch):
+    # dask_memory: after three clearing periods of runs, key_split's cache holds fewer keys than
+    # one period plus the window, in the client's process (the embedded scheduler's too) and in
+    # each worker (without the clearings: >= 120 and >= 60 keys); no span holds metadata of the
+    # submissions; the client's log of sent messages and the system monitors (scheduler, workers)
+    # have their bounded lengths.
+    period = 40
+    monkeypatch.setattr(dask_memory, "KEY_CACHE_RUNS", period)
+    spec = parse_spec({"name": "memory", "seeds": 4, "grid": {"gamma": [0.1, 0.2, 0.3], "depth": list(range(1, 11))}})
+    with SweepDB(tmp_path / "memory.sqlite") as db:
+        stats = run_sweep(GridSource(spec, db), db, client, name="memory", cases_dir=tmp_path, run_fn=_nothing)
+    assert stats.recorded == 3 * period
+    assert key_split.cache_info().currsize < period + 8
+    assert max(client.run(lambda: key_split.cache_info().currsize).values()) < period + 8
+    spans = client.cluster.scheduler.extensions["spans"].spans.values()
+    assert spans and all(span._metadata is None for span in spans)
+    assert client.scheduler_comm.recent_message_log.maxlen == dask_memory.DASK_LOG_LENGTH
+    monitors = [client.cluster.scheduler.monitor.maxlen, *client.run(lambda dask_worker: dask_worker.monitor.maxlen).values()]
+    assert monitors == [dask_memory.SYSTEM_MONITOR_SAMPLES] * 3
 
 
 def _start_sweep(tmp_path: Path, name: str, seeds: int, **popen) -> tuple[subprocess.Popen, Path]:

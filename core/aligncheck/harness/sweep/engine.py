@@ -6,6 +6,7 @@
 - A bounded window of runs in flight (:func:`window_for`: twice the cluster's threads), refilled as
   runs finish, so that a 10^5-run sweep holds no more than a 10^3-run one: runs are drawn lazily
   from their source, each finished run is committed to the database on arrival and dropped.
+- Memory: flat in the number of runs; what dask keeps per task is bounded by dask_memory.
 - Kills: a killed worker's runs are rescheduled by dask on the others; a killed client loses at most
   the window (the database's ``inflight`` table names them, and the next sweep reruns them). Ctrl-C
   stops submitting, cancels the runs in flight and returns what was recorded.
@@ -83,26 +84,31 @@ def open_client(scheduler: str | None = None, workers: int | None = None) -> Ite
     """A dask Client on the cluster at ``scheduler``, or on a new LocalCluster of ``workers``
     single-threaded worker processes (default: the machine's cores); closed on exit."""
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise ProblemError('sweeps need dask.distributed: pip install "aligncheck[sweep]"') from None
-    if scheduler is not None:
-        try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ProblemError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
-        with client:
+    from aligncheck.harness.sweep import dask_memory
+
+    with dask.config.set(dask_memory.DASK_CONFIG):
+        if scheduler is not None:
+            try:
+                client = Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise ProblemError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
+            with client:
+                yield client
+            return
+        n = workers or os.cpu_count() or 1
+        with warnings.catch_warnings():
+            # The scheduler's HTTP server (health checks; the dashboard is off) moves to a free port
+            # when 8787 is taken, e.g. by another sweep, and warns: nothing for the user to do.
+            warnings.filterwarnings("ignore", message="Port .* is already in use")
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   host="127.0.0.1", silence_logs=logging.ERROR,
+                                   scheduler_kwargs={"preload": [dask_memory.__name__]})
+        with cluster, Client(cluster) as client:
             yield client
-        return
-    n = workers or os.cpu_count() or 1
-    with warnings.catch_warnings():
-        # The scheduler's HTTP server (health checks; the dashboard is off) moves to a free port
-        # when 8787 is taken, e.g. by another sweep, and warns: nothing for the user to do.
-        warnings.filterwarnings("ignore", message="Port .* is already in use")
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               host="127.0.0.1", silence_logs=logging.ERROR)
-    with cluster, Client(cluster) as client:
-        yield client
 
 
 def window_for(client) -> int:
@@ -143,12 +149,15 @@ def run_sweep(source: Source, db: SweepDB, client, *, name: str, cases_dir: Path
     the source is exhausted or ``deadline`` (time.monotonic()) passes; Ctrl-C stops it cleanly."""
     from distributed import as_completed
 
+    from aligncheck.harness.sweep import dask_memory
+
     t0 = time.monotonic()
     stats = SweepStats(skipped=source.skipped)
     lost = db.inflight()
     stats.rerun_lost = len(lost)
     db.forget_inflight(lost)  # the source draws them again: they are not recorded
     window = window or window_for(client)
+    client.register_plugin(dask_memory.WorkerKeyCacheClearing(dask_memory.KEY_CACHE_RUNS))
     flying: dict = {}
     done = as_completed()
     ver = aligncheck_version()
@@ -219,7 +228,14 @@ class Progress:
         if not self.enabled:
             return
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as Bar
 
         self._t0, self._done0 = time.monotonic(), done
         self._bar = Bar(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("runs  {task.fields[rate]}"),
