@@ -1,4 +1,4 @@
-"""What keeps a sweep's memory flat in the number of runs: dask's per-task records, bounded.
+"""dask's per-task records, kept bounded so that a sweep's memory does not grow with its runs.
 
 dask keeps records of every submitted task for its processes' lifetime, which a sweep of 10^5
 unique, short-lived tasks grows without bound (~0.5 KiB per run; measured before this module:

@@ -6,7 +6,7 @@
 - A bounded window of runs in flight (:func:`window_for`: twice the cluster's threads), refilled as
   runs finish, so that a 10^5-run sweep holds no more than a 10^3-run one: runs are drawn lazily
   from their source, each finished run is committed to the database on arrival and dropped.
-- Memory: flat in the number of runs; what dask keeps per task is bounded by dask_memory.
+- Memory: what dask keeps per task is bounded by dask_memory (measured: README, Sweeps).
 - Kills: a killed worker's runs are rescheduled by dask on the others; a killed client loses at most
   the window (the database's ``inflight`` table names them, and the next sweep reruns them). Ctrl-C
   stops submitting, cancels the runs in flight and returns what was recorded.
