@@ -177,18 +177,21 @@ def _nothing(params: dict) -> dict:
 
 def test_dask_keeps_no_record_per_run(client, tmp_path, monkeypatch):
     # dask_memory: after three clearing periods of runs, key_split's cache holds fewer keys than
-    # one period plus the window, in the client's process (the embedded scheduler's too) and in
+    # one period plus a slack, in the client's process (the embedded scheduler's too) and in
     # each worker (without the clearings: >= 120 and >= 60 keys); no span holds metadata of the
     # submissions; the client's log of sent messages and the system monitors (scheduler, workers)
     # have their bounded lengths.
     period = 40
+    # Keys beyond one period: the window's 4 runs (2 workers) and the keys of dask's own calls
+    # (client.run, register_plugin); a cache that is never cleared holds >= 60 per worker.
+    slack = 8
     monkeypatch.setattr(dask_memory, "KEY_CACHE_RUNS", period)
     spec = parse_spec({"name": "memory", "seeds": 4, "grid": {"gamma": [0.1, 0.2, 0.3], "depth": list(range(1, 11))}})
     with SweepDB(tmp_path / "memory.sqlite") as db:
         stats = run_sweep(GridSource(spec, db), db, client, name="memory", cases_dir=tmp_path, run_fn=_nothing)
     assert stats.recorded == 3 * period
-    assert key_split.cache_info().currsize < period + 8
-    assert max(client.run(lambda: key_split.cache_info().currsize).values()) < period + 8
+    assert key_split.cache_info().currsize < period + slack
+    assert max(client.run(lambda: key_split.cache_info().currsize).values()) < period + slack
     spans = client.cluster.scheduler.extensions["spans"].spans.values()
     assert spans and all(span._metadata is None for span in spans)
     assert client.scheduler_comm.recent_message_log.maxlen == dask_memory.DASK_LOG_LENGTH

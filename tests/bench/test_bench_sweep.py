@@ -114,7 +114,7 @@ _MEMORY = textwrap.dedent('''
         return {"run": {"stop_reason": "target reached", "run_wall": 0.1, "task_wall": 0.1, "worker": "w"},
                 "verdicts": [{**v, "id": c} for c in params["claims"]]}
 
-    def peak(field="VmHWM"):
+    def status_kb(field):
         return int(next(l for l in open("/proc/self/status") if l.startswith(field)).split()[1])
 
     class Milestones(Progress):
@@ -126,21 +126,21 @@ _MEMORY = textwrap.dedent('''
 
         def advance(self, stats):
             if stats.recorded % 10_000 == 0:
-                self.rss[stats.recorded] = peak("VmRSS")
+                self.rss[stats.recorded] = status_kb("VmRSS")
 
     if __name__ == "__main__":
         n, path = int(sys.argv[1]), sys.argv[2]
         spec = parse_spec({"name": "memory", "seeds": n // 100, "grid": {"gamma": [0.01 * k for k in range(1, 11)], "depth": list(range(1, 11))}})
         with open_client(workers=2) as client, SweepDB(path) as db:
             src = GridSource(spec, db)
-            start = peak()
-            workers_before = client.run(peak)
+            start = status_kb("VmHWM")
+            workers_before = client.run(status_kb, "VmHWM")
             milestones = Milestones()
             stats = run_sweep(src, db, client, name="memory", cases_dir=None, run_fn=fake, window=64, progress=milestones)
-            print(json.dumps({"runs": stats.recorded, "seconds": stats.elapsed, "peak_kb_before": start, "peak_kb": peak(),
+            print(json.dumps({"runs": stats.recorded, "seconds": stats.elapsed, "peak_kb_before": start, "peak_kb": status_kb("VmHWM"),
                               "rss_kb_every_10000_runs": milestones.rss,
                               "worker_peak_kb_before": max(workers_before.values()),
-                              "worker_peak_kb": max(client.run(peak).values())}))
+                              "worker_peak_kb": max(client.run(status_kb, "VmHWM").values())}))
 ''')
 
 
