@@ -180,7 +180,9 @@ def test_dask_keeps_no_record_per_run(client, tmp_path, monkeypatch):
     # one period plus a slack, in the client's process (the embedded scheduler's too) and in
     # each worker (without the clearings: >= 120 and >= 60 keys); no span holds metadata of the
     # submissions; the client's log of sent messages and the system monitors (scheduler, workers)
-    # have their bounded lengths.
+    # have their bounded lengths; the runs' keys are tuples, and the keys of dask's serialization
+    # headers stay interned between messages in the client's process and the workers' (without
+    # pin_protocol_keys, a fresh "pickled-obj" is interned anew: no message is in flight).
     period = 40
     # Keys beyond one period: the window's 4 runs (2 workers) and the keys of dask's own calls
     # (client.run, register_plugin); a cache that is never cleared holds >= 60 per worker.
@@ -197,6 +199,16 @@ def test_dask_keeps_no_record_per_run(client, tmp_path, monkeypatch):
     assert client.scheduler_comm.recent_message_log.maxlen == dask_memory.DASK_LOG_LENGTH
     monitors = [client.cluster.scheduler.monitor.maxlen, *client.run(lambda dask_worker: dask_worker.monitor.maxlen).values()]
     assert monitors == [dask_memory.SYSTEM_MONITOR_SAMPLES] * 3
+    log = client.cluster.scheduler.transition_log
+    assert log and all(isinstance(entry[0], tuple) for entry in log)
+    header_keys = ["pickled-obj", "as-list", "sub-headers", "frame-lengths"]
+
+    def held_interned(keys=header_keys):  # interning a new copy returns the copy the table holds
+        fresh = ["".join(list(key)) for key in keys]
+        return [sys.intern(copy) is not copy for copy in fresh]
+
+    assert held_interned() == [True] * 4
+    assert list(client.run(held_interned).values()) == [[True] * 4] * 2
 
 
 def _start_sweep(tmp_path: Path, name: str, seeds: int, **popen) -> tuple[subprocess.Popen, Path]:

@@ -12,6 +12,18 @@ the client's peak 234 MiB for 10^5 runs against 142 MiB for 10^3, the scheduler 
   each worker. It is a pure cache: :class:`SchedulerKeyCacheClearing` and
   :class:`WorkerKeyCacheClearing` clear it every KEY_CACHE_RUNS finished tasks, at the cost of one
   recomputation per key;
+- msgpack, which dask's messages go through, interns every str map key it reads. CPython keeps
+  an interned string only while it is referenced elsewhere, and its table of interned strings is
+  sized by its fill, freed entries included: each string interned anew and freed takes a slot
+  until the table is rebuilt. Two kinds of map keys did so, ~17 per run (counted with gdb on the
+  table's deletions): a run's key in dask's default form, ``"<function>-<uuid>"`` (a gather's reply
+  maps keys to data), and the keys of dask's serialization headers that are not identifiers
+  (``"pickled-obj"``, ``"as-list"``, ``"sub-headers"``...), which CPython does not intern as
+  literals of dask's code. The table (~51,000 live strings) so doubled, 1.8 to 3.7 MB, after
+  ~1,800 runs and was rebuilt at 3.7 MB every ~7,000 runs, two tables alive for a moment (the
+  client's peak +4 MiB at ~8,000 runs; glibc kept the freed tables' heap). :func:`run_key` is a
+  tuple, which msgpack reads as a tuple and does not intern, and :func:`pin_protocol_keys` keeps
+  the header keys interned for the process's life, in the client, the scheduler and the workers;
 - dask's developer logs (messages sent, transitions, events) are bounded at DASK_LOG_LENGTH entries,
   but an entry of the client's log of sent messages is one batch of submissions with their
   serialized runs (~2 KiB each), so at dask's default of 1,000 entries the log filled only after
@@ -30,6 +42,11 @@ aligncheck.harness.sweep.dask_memory`` (README). The workers' part is registered
 
 from __future__ import annotations
 
+import sys
+import types
+import uuid
+from pathlib import Path
+
 from dask.utils import key_split
 from distributed import SchedulerPlugin, WorkerPlugin
 from distributed.spans import SpansSchedulerExtension
@@ -43,6 +60,35 @@ DASK_CONFIG = {"distributed.admin.low-level-log-length": DASK_LOG_LENGTH,
                "distributed.admin.system-monitor.log-length": SYSTEM_MONITOR_SAMPLES}
 # Finished tasks between two clearings of key_split's cache: a bound of ~1,000 keys, not 10^5.
 KEY_CACHE_RUNS = 1_000
+
+
+def run_key() -> tuple[str, str]:
+    """A new dask key for one run: a tuple (not interned by msgpack, see the module docstring)."""
+    return ("aligncheck-run", uuid.uuid4().hex)
+
+
+_PINNED: list[str] = []
+
+
+def pin_protocol_keys() -> None:
+    """Keep interned, for this process's life, the str literals of dask's protocol modules that are
+    not identifiers: the keys of its serialization headers (see the module docstring). Idempotent."""
+    if _PINNED:
+        return
+    keys: set[str] = set()
+
+    def walk(code: types.CodeType) -> None:
+        for const in code.co_consts:
+            if isinstance(const, str) and not const.isidentifier():
+                keys.add(const)
+            elif isinstance(const, types.CodeType):
+                walk(const)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("distributed.protocol") and getattr(module, "__file__", None):
+            path = Path(module.__file__)
+            walk(compile(path.read_text(), str(path), "exec"))
+    _PINNED.extend(sys.intern(key) for key in sorted(keys))
 
 
 class SpansWithoutMetadata(SpansSchedulerExtension):
@@ -71,12 +117,17 @@ class SchedulerKeyCacheClearing(_KeyCacheClearing, SchedulerPlugin):
 
 
 class WorkerKeyCacheClearing(_KeyCacheClearing, WorkerPlugin):
-    """Registered by each sweep (a new registration replaces the previous one)."""
+    """Registered by each sweep (a new registration replaces the previous one); also pins the
+    protocol's keys in the worker's process."""
 
     name = "aligncheck-key-split-cache"
+
+    def setup(self, worker) -> None:
+        pin_protocol_keys()
 
 
 def dask_setup(scheduler) -> None:
     """The scheduler's part, as a dask preload (``dask scheduler --preload <this module>``)."""
+    pin_protocol_keys()
     scheduler.extensions["spans"] = SpansWithoutMetadata(scheduler)
     scheduler.add_plugin(SchedulerKeyCacheClearing())

@@ -90,6 +90,7 @@ def open_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         raise ProblemError('sweeps need dask.distributed: pip install "aligncheck[sweep]"') from None
     from aligncheck.harness.sweep import dask_memory
 
+    dask_memory.pin_protocol_keys()  # the client reads dask's messages too
     with dask.config.set(dask_memory.DASK_CONFIG):
         if scheduler is not None:
             try:
@@ -170,7 +171,7 @@ def run_sweep(source: Source, db: SweepDB, client, *, name: str, cases_dir: Path
             if task is None:
                 return
             db.submitted(task.key, task.params)
-            fut = client.submit(run_fn, task.params, pure=False)
+            fut = client.submit(run_fn, task.params, key=dask_memory.run_key())
             flying[fut] = task
             done.add(fut)
 
