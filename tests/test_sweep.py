@@ -22,7 +22,7 @@ pytest.importorskip("distributed")
 from aligncheck.claims import registry  # noqa: E402
 from aligncheck.harness import cli  # noqa: E402
 from aligncheck.harness.sweep import dask_memory  # noqa: E402
-from aligncheck.harness.sweep.db import SweepDB  # noqa: E402
+from aligncheck.harness.sweep.db import WRITER_CACHE_KIB, SweepDB  # noqa: E402
 from aligncheck.harness.sweep.engine import open_client, run_sweep  # noqa: E402
 from aligncheck.harness.sweep.grid import GridSource  # noqa: E402
 from aligncheck.harness.sweep.hunt import HuntSource  # noqa: E402
@@ -182,7 +182,8 @@ def test_dask_keeps_no_record_per_run(client, tmp_path, monkeypatch):
     # submissions; the client's log of sent messages and the system monitors (scheduler, workers)
     # have their bounded lengths; the runs' keys are tuples, and the keys of dask's serialization
     # headers stay interned between messages in the client's process and the workers' (without
-    # pin_protocol_keys, a fresh "pickled-obj" is interned anew: no message is in flight).
+    # pin_protocol_keys, a fresh "pickled-obj" is interned anew: no message is in flight); the
+    # database's writer keeps its small page cache.
     period = 40
     # Keys beyond one period: the window's 4 runs (2 workers) and the keys of dask's own calls
     # (client.run, register_plugin); a cache that is never cleared holds >= 60 per worker.
@@ -191,6 +192,7 @@ def test_dask_keeps_no_record_per_run(client, tmp_path, monkeypatch):
     spec = parse_spec({"name": "memory", "seeds": 4, "grid": {"gamma": [0.1, 0.2, 0.3], "depth": list(range(1, 11))}})
     with SweepDB(tmp_path / "memory.sqlite") as db:
         stats = run_sweep(GridSource(spec, db), db, client, name="memory", cases_dir=tmp_path, run_fn=_nothing)
+        assert db.con.execute("PRAGMA cache_size").fetchone()[0] == -WRITER_CACHE_KIB
     assert stats.recorded == 3 * period
     assert key_split.cache_info().currsize < period + slack
     assert max(client.run(lambda: key_split.cache_info().currsize).values()) < period + slack

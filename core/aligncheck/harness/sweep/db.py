@@ -60,6 +60,9 @@ def _real(x: object) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
 
 
+WRITER_CACHE_KIB = 100  # the writing connection's page cache (see SweepDB)
+
+
 class SweepDB:
     """The sweep database at ``path`` (created if missing). ``readonly``: open an existing file for
     reading only (ProblemError if it is not a sweep database)."""
@@ -81,6 +84,11 @@ class SweepDB:
             else:
                 self.con.execute("PRAGMA journal_mode=WAL")
                 self.con.execute("PRAGMA synchronous=NORMAL")
+                # SQLite's default page cache (2 MiB) filled within the first ~10^3 runs and was 2 of
+                # the client's MiB in every larger sweep; a sweep appends rows and looks keys up by
+                # index, which the OS's file cache serves as well. Measured with 8,000 stand-in runs:
+                # peak 131 against 133 MiB, 149 against 146 s (README, Sweeps).
+                self.con.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
                 self.con.executescript(_SCHEMA)
                 self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
                 self.con.commit()
