@@ -85,9 +85,9 @@ def pin_protocol_keys() -> None:
                 walk(const)
 
     for name, module in list(sys.modules.items()):
-        if name.startswith("distributed.protocol") and getattr(module, "__file__", None):
-            path = Path(module.__file__)
-            walk(compile(path.read_text(), str(path), "exec"))
+        path = Path(getattr(module, "__file__", None) or "")
+        if name.startswith("distributed.protocol") and path.suffix == ".py" and path.is_file():
+            walk(compile(path.read_text(encoding="utf-8"), str(path), "exec"))
     _PINNED.extend(sys.intern(key) for key in sorted(keys))
 
 
