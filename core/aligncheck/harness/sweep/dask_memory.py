@@ -15,10 +15,11 @@ the client's peak 234 MiB for 10^5 runs against 142 MiB for 10^3, the scheduler 
 - msgpack, which dask's messages go through, interns every str map key it reads. CPython keeps
   an interned string only while it is referenced elsewhere, and its table of interned strings is
   sized by its fill, freed entries included: each string interned anew and freed takes a slot
-  until the table is rebuilt. Two kinds of map keys did so, ~17 per run (counted with gdb on the
-  table's deletions): a run's key in dask's default form, ``"<function>-<uuid>"`` (a gather's reply
-  maps keys to data), and the keys of dask's serialization headers that are not identifiers
-  (``"pickled-obj"``, ``"as-list"``, ``"sub-headers"``...), which CPython does not intern as
+  until the table is rebuilt. Two kinds of map keys did so, ~17 per run (the table's entry count
+  read with gdb; the strings named by a breakpoint on their deletion): a run's key in dask's
+  default form, ``"<function>-<uuid>"`` (a gather's reply maps keys to data), and the keys of
+  dask's serialization headers that are not identifiers (``"pickled-obj"``, ``"as-list"``,
+  ``"sub-headers"``...), which CPython does not intern as
   literals of dask's code. The table (~51,000 live strings) so doubled, 1.8 to 3.7 MB, after
   ~1,800 runs and was rebuilt at 3.7 MB every ~7,000 runs, two tables alive for a moment (the
   client's peak +4 MiB at ~8,000 runs; glibc kept the freed tables' heap). :func:`run_key` is a
